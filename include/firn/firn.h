@@ -1,0 +1,12 @@
+/**
+ * @file firn.h
+ * @brief Umbrella header for firn: ICE, STUN, TURN and DTLS-SRTP for real-time media.
+ */
+#ifndef FIRN_FIRN_H
+#define FIRN_FIRN_H
+
+#include "firn/version.h"
+#include "firn/common.h"
+#include "firn/stun.h"
+
+#endif

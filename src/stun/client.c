@@ -1,0 +1,1 @@
+#include "firn/stun.h"
