@@ -8,5 +8,6 @@
 #include "firn/version.h"
 #include "firn/common.h"
 #include "firn/stun.h"
+#include "firn/ice.h"
 
 #endif

@@ -1,0 +1,1 @@
+#include "firn/ice.h"
