@@ -1,26 +1,54 @@
-/* STUN credentials and integrity: keys with prepared HMAC contexts, MESSAGE-INTEGRITY(-SHA256)
+/* STUN credentials and integrity: keys with prepared HMAC state, MESSAGE-INTEGRITY(-SHA256)
  * verification, USERHASH, and the FINGERPRINT CRC-32.
  *
- * Per-message HMAC cost matters (every ICE check is verified), so a key holds one keyed
- * EVP_MAC_CTX per hash and re-initialises it with EVP_MAC_init(ctx, NULL, 0, NULL), which
- * restores the precomputed inner/outer pads instead of re-deriving them as one-shot HMAC()
- * does. The message is never copied: the header with its length field adjusted as RFC 8489
- * 14.5/14.6 require is fed from a 4-byte stack buffer, then the rest of the prefix in place. */
+ * Per-message HMAC cost matters: every ICE connectivity check and every answer to one is
+ * verified or signed. The message is never copied: the header with its length field
+ * adjusted as RFC 8489 14.5/14.6 require is fed from a small stack buffer, the rest of the
+ * prefix in place. Two implementations share that shape:
+ *
+ * - HMAC-SHA256, and HMAC-SHA1 when built with FIRN_STUN_NO_FAST_HMAC or against an
+ *   OpenSSL without the 3.0-deprecated low-level digest API: a key holds one keyed
+ *   EVP_MAC_CTX per hash, re-initialised per message with EVP_MAC_init(ctx, NULL, 0, NULL).
+ *   That restores the precomputed pads instead of re-deriving them as one-shot HMAC() does,
+ *   but OpenSSL 3.0 still allocates, copies and frees two digest contexts inside every
+ *   init/final (EVP_MD_CTX_copy_ex dups the provider context): about 2,600 instructions of
+ *   overhead on top of the hashing, measured with callgrind.
+ * - HMAC-SHA1 by default: RFC 2104 over OpenSSL's SHA-1 block function (SHA1_Transform).
+ *   The key holds the chaining values after the ipad and opad blocks; a message costs
+ *   exactly its SHA-1 blocks plus one outer block, with no allocation. This is what keeps
+ *   an ICE check's FINGERPRINT + MESSAGE-INTEGRITY validation under 4,000 instructions.
+ *   The RFC 5769 vectors and a comparison against OpenSSL's HMAC() cover it. */
+#if !defined(FIRN_STUN_NO_FAST_HMAC)
+/* SHA1_Transform is deprecated in OpenSSL 3.0 but present unless OpenSSL was built without
+ * deprecated APIs; the EVP_MAC path below is used then. */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#endif
 #include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/sha.h>
 
 #include "common/alloc.h"
 #include "common/bytes.h"
 #include "stun/stun_internal.h"
 
+#if !defined(FIRN_STUN_NO_FAST_HMAC) && !defined(OPENSSL_NO_DEPRECATED_3_0)
+#define FIRN_FAST_SHA1 1
+#else
+#define FIRN_FAST_SHA1 0
+#endif
+
 struct firn_stun_key {
   firn_allocator alloc;
-  EVP_MAC_CTX *sha1;   /* keyed HMAC-SHA1 */
+  EVP_MAC_CTX *sha1;   /* keyed HMAC-SHA1 (EVP path only) */
   EVP_MAC_CTX *sha256; /* keyed HMAC-SHA256 */
+#if FIRN_FAST_SHA1
+  uint32_t sha1_ipad[5]; /* SHA-1 chaining value after (key ^ ipad) */
+  uint32_t sha1_opad[5]; /* ... after (key ^ opad) */
+#endif
   size_t key_len;
   uint8_t key[64];
 };
@@ -441,6 +469,87 @@ static EVP_MAC_CTX *mac_ctx_new(EVP_MAC *mac, const char *digest, const uint8_t 
   return ctx;
 }
 
+#if FIRN_FAST_SHA1
+/* Chaining values after the HMAC ipad and opad blocks (RFC 2104; keys are <= 64 bytes, the
+ * SHA-1 block size, so they are used as they are, zero-padded). */
+static int sha1_pads(firn_stun_key *k) {
+  uint8_t block[64];
+  SHA_CTX c;
+  for (int pass = 0; pass < 2; pass++) {
+    uint8_t pad = pass ? 0x5c : 0x36;
+    memset(block, pad, sizeof block);
+    for (size_t i = 0; i < k->key_len; i++) block[i] ^= k->key[i];
+    if (!SHA1_Init(&c)) return 0;
+    SHA1_Transform(&c, block);
+    uint32_t *h = pass ? k->sha1_opad : k->sha1_ipad;
+    h[0] = c.h0;
+    h[1] = c.h1;
+    h[2] = c.h2;
+    h[3] = c.h3;
+    h[4] = c.h4;
+  }
+  firn_wipe(block, sizeof block);
+  firn_wipe(&c, sizeof c);
+  return 1;
+}
+
+static void sha1_load(SHA_CTX *c, const uint32_t h[5]) {
+  c->h0 = h[0];
+  c->h1 = h[1];
+  c->h2 = h[2];
+  c->h3 = h[3];
+  c->h4 = h[4];
+}
+
+static void sha1_store(uint8_t out[20], const SHA_CTX *c) {
+  firn_put_u32(out, c->h0);
+  firn_put_u32(out + 4, c->h1);
+  firn_put_u32(out + 8, c->h2);
+  firn_put_u32(out + 12, c->h3);
+  firn_put_u32(out + 16, c->h4);
+}
+
+/* HMAC-SHA1 over msg[0..n) with the header length replaced by hdr_len. Full blocks past the
+ * first are hashed in place; only the first block (it holds the patched header) and the
+ * padded tail go through a 64-byte stack block. */
+static void sha1_hmac(const firn_stun_key *k, const uint8_t *msg, size_t n, uint16_t hdr_len,
+                      uint8_t out[20]) {
+  SHA_CTX c;
+  uint8_t block[64];
+  sha1_load(&c, k->sha1_ipad);
+  size_t off = 0;
+  for (; n - off >= 64; off += 64) {
+    if (off == 0) {
+      memcpy(block, msg, 64);
+      firn_put_u16(block + 2, hdr_len);
+      SHA1_Transform(&c, block);
+    } else {
+      SHA1_Transform(&c, msg + off);
+    }
+  }
+  size_t rem = n - off;
+  memcpy(block, msg + off, rem);
+  if (off == 0) firn_put_u16(block + 2, hdr_len); /* n >= 20: the header is in this block */
+  block[rem++] = 0x80;
+  if (rem > 56) {
+    memset(block + rem, 0, 64 - rem);
+    SHA1_Transform(&c, block);
+    rem = 0;
+  }
+  memset(block + rem, 0, 56 - rem);
+  firn_put_u64(block + 56, ((uint64_t)n + 64) * 8); /* the ipad block came first */
+  SHA1_Transform(&c, block);
+
+  sha1_store(block, &c); /* inner hash, then the outer block around it */
+  block[20] = 0x80;
+  memset(block + 21, 0, 56 - 21);
+  firn_put_u64(block + 56, (64 + 20) * 8);
+  sha1_load(&c, k->sha1_opad);
+  SHA1_Transform(&c, block);
+  sha1_store(out, &c);
+}
+#endif
+
 int firn_stun_key_new_raw(firn_stun_key **out, const firn_allocator *alloc, const uint8_t *key,
                           size_t key_len) {
   if (!out || (!key && key_len) || key_len > sizeof((firn_stun_key *)0)->key)
@@ -453,13 +562,19 @@ int firn_stun_key_new_raw(firn_stun_key **out, const firn_allocator *alloc, cons
   k->alloc = a;
   k->key_len = key_len;
   if (key_len) memcpy(k->key, key, key_len);
+  int ok = 0;
   EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
   if (mac) {
-    k->sha1 = mac_ctx_new(mac, OSSL_DIGEST_NAME_SHA1, k->key, key_len);
     k->sha256 = mac_ctx_new(mac, OSSL_DIGEST_NAME_SHA2_256, k->key, key_len);
+#if FIRN_FAST_SHA1
+    ok = k->sha256 && sha1_pads(k);
+#else
+    k->sha1 = mac_ctx_new(mac, OSSL_DIGEST_NAME_SHA1, k->key, key_len);
+    ok = k->sha256 && k->sha1;
+#endif
     EVP_MAC_free(mac); /* the contexts keep their own references */
   }
-  if (!k->sha1 || !k->sha256) {
+  if (!ok) {
     firn_stun_key_free(k);
     return FIRN_ERR_CRYPTO;
   }
@@ -539,6 +654,12 @@ int firn_stun_userhash(const char *username, size_t username_len, const char *re
 
 int firn_stun_hmac(const firn_stun_key *key, int sha256, const uint8_t *msg, size_t prefix_len,
                    uint16_t hdr_len, uint8_t out[32]) {
+#if FIRN_FAST_SHA1
+  if (!sha256) {
+    sha1_hmac(key, msg, prefix_len, hdr_len, out);
+    return 0;
+  }
+#endif
   EVP_MAC_CTX *ctx = sha256 ? key->sha256 : key->sha1;
   uint8_t head[4];
   size_t out_len = 0;
