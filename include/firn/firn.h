@@ -9,5 +9,6 @@
 #include "firn/common.h"
 #include "firn/stun.h"
 #include "firn/ice.h"
+#include "firn/sdp.h"
 
 #endif
