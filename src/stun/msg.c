@@ -141,12 +141,12 @@ int firn_stun_msg_parse(firn_stun_msg *msg, const uint8_t *data, size_t len) {
   if (len < FIRN_STUN_HEADER_SIZE) return FIRN_ERR_STUN_TRUNCATED;
   if (data[0] & 0xC0) return FIRN_ERR_STUN_NOT_STUN;
   if (firn_get_u32(data + 4) != FIRN_STUN_MAGIC_COOKIE) return FIRN_ERR_STUN_RFC3489;
+  if (len > FIRN_STUN_MAX_MESSAGE) return FIRN_ERR_STUN_BAD_LENGTH;
   size_t blen = firn_get_u16(data + 2);
   if (blen & 3) return FIRN_ERR_STUN_BAD_LENGTH;
   if (blen + FIRN_STUN_HEADER_SIZE > len) return FIRN_ERR_STUN_TRUNCATED;
   if (blen + FIRN_STUN_HEADER_SIZE < len) return FIRN_ERR_STUN_BAD_LENGTH;
-  /* blen <= 65532, so every offset below fits the uint16_t fields. */
-  len = blen + FIRN_STUN_HEADER_SIZE;
+  /* len <= 65535, so every offset below fits the uint16_t fields. */
 
   unsigned nattrs = 0, total = 0, n_unknown = 0;
   size_t mi_off = 0, mi256_off = 0, fp_off = 0;
