@@ -8,6 +8,7 @@
 #include "firn/version.h"
 #include "firn/common.h"
 #include "firn/stun.h"
+#include "firn/dtls.h"
 #include "firn/ice.h"
 #include "firn/sdp.h"
 
