@@ -265,14 +265,23 @@ static void permit(sim_nat *n, sim_nat_mapping *m, const firn_addr *remote) {
   m->n_perms++;
 }
 
+static bool perm_matches(const sim_nat *n, const sim_nat_perm *p, const firn_addr *from) {
+  return n->cfg.filtering == SIM_NAT_AD ? firn_addr_equal_ip(&p->remote, from)
+                                        : firn_addr_equal(&p->remote, from);
+}
+
 static bool filter_allows(const sim_nat *n, const sim_nat_mapping *m, const firn_addr *from) {
   if (n->cfg.filtering == SIM_NAT_EI) return true;
-  for (size_t i = 0; i < m->n_perms; i++) {
-    const firn_addr *r = &m->perms[i].remote;
-    if (n->cfg.filtering == SIM_NAT_AD ? firn_addr_equal_ip(r, from) : firn_addr_equal(r, from))
-      return true;
-  }
+  for (size_t i = 0; i < m->n_perms; i++)
+    if (perm_matches(n, &m->perms[i], from)) return true;
   return false;
+}
+
+/* Inbound refresh: the mapping and the filter entries that let this packet in. */
+static void refresh_inbound(sim_nat *n, sim_nat_mapping *m, const firn_addr *from) {
+  m->last = n->s->now;
+  for (size_t i = 0; i < m->n_perms; i++)
+    if (perm_matches(n, &m->perms[i], from)) m->perms[i].last = n->s->now;
 }
 
 static void nat_trace(sim_net *s, sim_nat *n, const char *what, const sim_pkt *p,
@@ -308,7 +317,7 @@ static void inbound(sim_net *s, sim_nat *n, sim_pkt *p) {
     sim_drop(s, p, &s->stats.drop_nat_filter, why);
     return;
   }
-  if (n->cfg.inbound_refresh) m->last = s->now;
+  if (n->cfg.inbound_refresh) refresh_inbound(n, m, &p->src);
   p->dst = m->internal;
   nat_trace(s, n, "nat-in", p, m, false);
   sim_link_send(s, n->inside, SIM_UP, p);
