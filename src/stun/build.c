@@ -59,8 +59,9 @@ static uint8_t *reserve(firn_stun_builder *b, uint16_t type, size_t len, unsigne
   }
   size_t padded = (len + 3) & ~(size_t)3;
   size_t need = 4 + padded;
-  /* The 16-bit body length bounds a message to 20 + 65532 bytes. */
-  if (need > b->cap - b->len || b->len - FIRN_STUN_HEADER_SIZE + need > 0xFFFC) {
+  /* Never build what firn_stun_msg_parse() would refuse (FIRN_STUN_MAX_MESSAGE), which
+   * also keeps the body within the 16-bit length field. */
+  if (need > b->cap - b->len || need > FIRN_STUN_MAX_MESSAGE - b->len) {
     fail(b, FIRN_ERR_NOBUF);
     return NULL;
   }
