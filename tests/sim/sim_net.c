@@ -132,16 +132,16 @@ void sim_link_send(sim_net *s, sim_iface *iface, sim_dir dir, sim_pkt *p) {
   const sim_link *l = &ls->cfg;
   p->iface = iface;
   p->dir = (uint8_t)dir;
-  const char *where = dir == SIM_UP ? "up" : "down";
+  const char *where = dir == SIM_UP ? "uplink" : "downlink";
   char why[64];
   if (l->down) {
-    snprintf(why, sizeof why, "(link %s cut)", where);
+    snprintf(why, sizeof why, "(%s cut)", where);
     sim_drop(s, p, &s->stats.drop_down, why);
     return;
   }
   if ((p->proto == FIRN_TRANSPORT_UDP && l->block_udp) ||
       (p->proto == FIRN_TRANSPORT_TCP && l->block_tcp)) {
-    snprintf(why, sizeof why, "(firewall %s)", where);
+    snprintf(why, sizeof why, "(firewall on %s)", where);
     sim_drop(s, p, &s->stats.drop_firewall, why);
     return;
   }
@@ -155,7 +155,7 @@ void sim_link_send(sim_net *s, sim_iface *iface, sim_dir dir, sim_pkt *p) {
   }
   if (p->proto == FIRN_TRANSPORT_UDP) {
     if (chance(s, l->loss_pct)) {
-      snprintf(why, sizeof why, "(loss %s)", where);
+      snprintf(why, sizeof why, "(loss on %s)", where);
       sim_drop(s, p, &s->stats.drop_loss, why);
       return;
     }

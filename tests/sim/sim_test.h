@@ -40,7 +40,7 @@
   } while (0)
 
 #define SIM_REC_MAX 4096
-#define SIM_REC_DATA 64
+#define SIM_REC_DATA 256
 
 /** One received datagram. */
 typedef struct sim_rx {
