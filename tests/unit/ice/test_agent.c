@@ -256,8 +256,7 @@ static void test_incoming_auth(void **state) {
   assert_int_equal(poke_b(&w, &unk, "10.9.9.9:999"), 420);
   firn_agent_get_stats(w.n[1].ag, &st1);
   assert_int_equal(st1.pairs, 0);
-  /* authenticated, B controlled, peer claims CONTROLLED with a lower tie-breaker: B must
-   * switch? No: B's tie-breaker decides. Use the extremes to force both outcomes. */
+  /* role conflicts: the tie-breakers decide; the extremes force each outcome */
   req_opts ctl_lo = {user, bp, 1, 0, 0, 0, 1};
   assert_int_equal(poke_b(&w, &ctl_lo, "10.9.9.9:999"), 0); /* B wins: becomes controlling */
   assert_int_equal(firn_agent_get_role(w.n[1].ag), FIRN_ICE_CONTROLLING);
@@ -268,7 +267,7 @@ static void test_incoming_auth(void **state) {
   assert_int_equal(poke_b(&w, &ctd_max, "10.9.9.9:999"), 487); /* both controlled, B loses */
   assert_int_equal(firn_agent_get_role(w.n[1].ag), FIRN_ICE_CONTROLLED);
   firn_agent_get_stats(w.n[1].ag, &st1);
-  assert_int_equal(st1.role_conflicts, 2);
+  assert_int_equal(st1.role_conflicts, 3);
   /* the authenticated checks created one prflx remote and a pair */
   assert_int_equal(st1.remote_candidates, 1);
   assert_int_equal(st1.pairs, 1);
@@ -342,9 +341,16 @@ static void test_garbage(void **state) {
       assert_int_equal(firn_agent_handle_datagram(w.n[1].ag, &path, buf, len, w.now), 0);
     }
     if (round == 0) {
+      /* before any check: even from the peer's address nothing is accepted */
+      firn_agent_stats st;
+      firn_agent_get_stats(w.n[1].ag, &st);
+      assert_int_equal(st.pairs, 0);
+      assert_int_equal(w.n[1].data_rx, 0);
       h_signal(&w, 0, 1, 1);
       h_signal(&w, 1, 0, 1);
       h_step(&w, w.now + 10 * MS);
+      /* during checks, from a stranger */
+      path.remote = h_addr("10.0.0.77:4444");
     }
   }
   assert_true(h_run(&w, h_both_connected, 5 * SEC));

@@ -188,18 +188,22 @@ static inline void h_free(h_world *w) {
   g_w = NULL;
 }
 
+static inline int h_alive(const h_node *n) { return n->ag && !n->destroyed; }
+
 /* Give node `to` the credentials (and, if `cands`, the candidates) of node `from`. */
 static inline void h_signal(h_world *w, int from, int to, int cands) {
   h_node *f = &w->n[from], *t = &w->n[to];
   const char *u, *p;
+  if (!h_alive(f) || !h_alive(t)) return;
   assert_int_equal(firn_agent_get_local_credentials(f->ag, f->stream, &u, &p), 0);
   assert_int_equal(firn_agent_set_remote_credentials(t->ag, t->stream, u, p, w->now), 0);
-  if (!cands) return;
+  if (!cands || !h_alive(t)) return;
   firn_candidate c[16];
   size_t n = 0;
   assert_int_equal(firn_agent_get_local_candidates(f->ag, f->stream, c, 16, &n), 0);
-  for (size_t i = 0; i < n; i++) assert_int_equal(firn_agent_add_remote_candidate(t->ag, t->stream, &c[i], w->now), 0);
-  assert_int_equal(firn_agent_end_of_remote_candidates(t->ag, t->stream, w->now), 0);
+  for (size_t i = 0; i < n && h_alive(t); i++)
+    assert_int_equal(firn_agent_add_remote_candidate(t->ag, t->stream, &c[i], w->now), 0);
+  if (h_alive(t)) assert_int_equal(firn_agent_end_of_remote_candidates(t->ag, t->stream, w->now), 0);
 }
 
 static inline h_node *h_node_at(h_world *w, const firn_addr *a) {
@@ -225,8 +229,6 @@ static inline void h_queue(h_world *w, int from, const firn_path *path, const ui
   p->len = len;
   memcpy(p->data, data, len);
 }
-
-static inline int h_alive(const h_node *n) { return n->ag && !n->destroyed; }
 
 static inline void h_flush(h_world *w) {
   for (int i = 0; i < 2; i++) {
