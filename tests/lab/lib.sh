@@ -353,7 +353,7 @@ lab_firewall() {
         esac
     done
     if [ -n "$nftrules" ]; then
-        printf 'table bridge lab_fw { chain fwd { type filter hook forward priority 0; %s} }\n' "$nftrules" \
+        printf 'table bridge lab_fw { chain filt { type filter hook forward priority 0; %s}; }\n' "$nftrules" \
             | ip netns exec "$ns" nft -f - || lab_fail "nft bridge rules in $ns"
     fi
 }

@@ -44,8 +44,9 @@ else
 fi
 if [ $hold = 1 ]; then
     lab_log "holding; Ctrl-C or kill -TERM $$ to tear down"
-    sleep infinity &
-    LAB_PIDS+=("$!")
-    wait $!
+    # the idle process lives in one of the lab's namespaces, so that even after a SIGKILL
+    # of this script the sweeper finds and stops it with the rest
+    lab_bg "${LAB_NAMESPACES[0]}" sleep infinity
+    wait "$LAB_BG_PID"
 fi
 exit "$code"
