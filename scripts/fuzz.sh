@@ -48,6 +48,10 @@ new="$(comm -13 <(echo "$before") <(find fuzz/artifacts -type f | sort) | sed '/
 # Executions per second over the whole run (the fork-mode status lines carry exec/s).
 last=$(grep -E '^#[0-9]+: cov' "$log" | tail -1 || true)
 echo "== last status: ${last:-none} =="
+if [ -n "$last" ]; then
+  echo "$last" | awk '{ n = substr($1, 2) + 0; for (i = 1; i < NF; i++) if ($i == "time:") t = $(i + 1) + 0;
+    if (t > 0) printf "== %d executions in %d s: %d exec/s on average over all workers ==\n", n, t, n / t }'
+fi
 if [ -n "$new" ]; then
   echo "== fuzz_stun found something; reproducers: =="
   echo "$new"
