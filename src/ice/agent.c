@@ -680,7 +680,8 @@ void firn_ice_update_state(firn_agent *ag, ice_stream *st) {
     ns = st->state == FIRN_ICE_FAILED ? FIRN_ICE_FAILED : FIRN_ICE_NEW;
   }
   /* like WebRTC, completed is always preceded by connected */
-  if (ns == FIRN_ICE_COMPLETED && st->state != FIRN_ICE_CONNECTED && st->state != FIRN_ICE_DISCONNECTED)
+  if (ns == FIRN_ICE_COMPLETED && st->state != FIRN_ICE_CONNECTED && st->state != FIRN_ICE_COMPLETED &&
+      st->state != FIRN_ICE_DISCONNECTED)
     firn_ice_set_state(ag, st, FIRN_ICE_CONNECTED);
   firn_ice_set_state(ag, st, ns);
 }

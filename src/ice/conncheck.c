@@ -124,12 +124,10 @@ void firn_ice_check_timers(firn_agent *ag, ice_stream *st, uint64_t now) {
       /* the last transmission went unanswered */
       ICE_LOG(ag, FIRN_LOG_DEBUG, "stream %u: check timed out", st->id);
       if (p->state == PAIR_SUCCEEDED && p->txn.use_cand) {
-        /* nomination check lost: the pair is still valid, nominate again later */
+        /* nomination check lost: the pair is still valid, nominate again */
         p->txn.active = 0;
         p->prev.active = 0;
         p->nominate = 0;
-        p->valid = 0;
-        p->state = PAIR_FAILED;
       } else if (p->state != PAIR_SUCCEEDED) {
         pair_failed(ag, st, p);
       } else {

@@ -208,7 +208,7 @@ int firn_ice_gather_client(firn_agent *ag) {
   cs.log_user = ag->log.user;
   cs.log_level = ag->log.level;
   cs.rto_ns = 500 * FIRN_NS_PER_MS;
-  cs.rc = 5;
+  cs.rc = 6; /* 0, 0.5, 1.5, 3.5, 7.5, 15.5 s, give up at 17.5 s */
   cs.rm = 4;
   cs.software = ag->software;
   cs.on_result = gather_result;

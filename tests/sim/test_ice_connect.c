@@ -1,0 +1,228 @@
+/* ICE on the simulated network: which pair two agents select across LANs and NATs.
+ *
+ *   A 192.168.1.10 --lanA-- NAT-A 192.168.1.1 | 198.51.100.1 --wan-- STUN 203.0.113.1:3478
+ *   B 192.168.2.10 --lanB-- NAT-B 192.168.2.1 | 198.51.100.2 --wan-- P 203.0.113.50 (public)
+ *   C 192.168.1.20 on lanA (same LAN as A)
+ */
+#include "test_ice_peer.h"
+
+typedef struct world {
+  sim_net *s;
+  sim_segment *lan_a, *lan_b, *wan;
+  sim_nat *nat_a, *nat_b;
+  sim_host *a, *b, *c, *p, *stun;
+  sim_stun_server *srv;
+  ice_peer pa, pb;
+} world;
+
+static void world_new(world *w, uint64_t seed, const sim_nat_config *ca, const sim_nat_config *cb) {
+  memset(w, 0, sizeof *w);
+  sim_settings st;
+  sim_settings_default(&st);
+  st.seed = seed;
+  assert_int_equal(sim_new(&w->s, &st), 0);
+  assert_int_equal(sim_segment_new(w->s, "lanA", &w->lan_a), 0);
+  assert_int_equal(sim_segment_new(w->s, "lanB", &w->lan_b), 0);
+  assert_int_equal(sim_segment_new(w->s, "wan", &w->wan), 0);
+  sim_nat_config def;
+  sim_nat_config_default(&def);
+  assert_int_equal(sim_nat_new(w->s, "natA", ca ? ca : &def, w->lan_a, "192.168.1.1", w->wan, "198.51.100.1",
+                               &w->nat_a), 0);
+  assert_int_equal(sim_nat_new(w->s, "natB", cb ? cb : &def, w->lan_b, "192.168.2.1", w->wan, "198.51.100.2",
+                               &w->nat_b), 0);
+  assert_int_equal(sim_host_new(w->s, "A", &w->a), 0);
+  assert_int_equal(sim_host_new(w->s, "B", &w->b), 0);
+  assert_int_equal(sim_host_new(w->s, "C", &w->c), 0);
+  assert_int_equal(sim_host_new(w->s, "P", &w->p), 0);
+  assert_int_equal(sim_host_new(w->s, "STUN", &w->stun), 0);
+  assert_int_equal(sim_host_add_iface(w->a, w->lan_a, "192.168.1.10", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w->b, w->lan_b, "192.168.2.10", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w->c, w->lan_a, "192.168.1.20", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w->p, w->wan, "203.0.113.50", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w->stun, w->wan, "203.0.113.1", NULL), 0);
+  firn_addr sa = sim_addr("203.0.113.1:3478");
+  assert_int_equal(sim_stun_server_new(w->stun, &sa, &w->srv), 0);
+  /* a little latency everywhere: 2 ms on a LAN, 20 ms to the WAN */
+  sim_link l;
+  sim_link_default(&l);
+  l.delay_ns = 1 * MS;
+  for (size_t i = 0; i < 1; i++) {
+    sim_iface_set_link(sim_host_iface(w->a, i), SIM_BOTH, &l);
+    sim_iface_set_link(sim_host_iface(w->b, i), SIM_BOTH, &l);
+    sim_iface_set_link(sim_host_iface(w->c, i), SIM_BOTH, &l);
+  }
+  l.delay_ns = 10 * MS;
+  sim_iface_set_link(sim_nat_outside(w->nat_a), SIM_BOTH, &l);
+  sim_iface_set_link(sim_nat_outside(w->nat_b), SIM_BOTH, &l);
+  sim_iface_set_link(sim_host_iface(w->p, 0), SIM_BOTH, &l);
+  sim_iface_set_link(sim_host_iface(w->stun, 0), SIM_BOTH, &l);
+}
+
+static void world_free(world *w) {
+  peer_stop(&w->pa);
+  peer_stop(&w->pb);
+  sim_free(w->s);
+}
+
+static void set_loss(sim_iface *i, double pct) {
+  sim_link l;
+  sim_iface_get_link(i, SIM_UP, &l);
+  l.loss_pct = pct;
+  sim_iface_set_link(i, SIM_UP, &l);
+  sim_iface_get_link(i, SIM_DOWN, &l);
+  l.loss_pct = pct;
+  sim_iface_set_link(i, SIM_DOWN, &l);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_ice_same_lan_host(void **state) {
+  (void)state;
+  world w;
+  world_new(&w, 1, NULL, NULL);
+  peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, "203.0.113.1:3478", 1);
+  peer_start(&w.pb, w.s, w.c, "C", "192.168.1.20:6000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+  uint64_t t0 = sim_now(w.s);
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 5 * SEC));
+  (void)t0;
+  assert_types(w.s, &w.pa, FIRN_CAND_HOST, FIRN_CAND_HOST);
+  assert_types(w.s, &w.pb, FIRN_CAND_HOST, FIRN_CAND_HOST);
+  /* both gathered a srflx candidate through the NAT (same public address) */
+  SIM_ASSERT_EQ(w.s, w.pa.ncands, 2);
+  SIM_ASSERT_EQ(w.s, w.pa.cands[1].type, FIRN_CAND_SRFLX);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 20), 0);
+  world_free(&w);
+}
+
+static void test_ice_both_nat_ei_srflx(void **state) {
+  (void)state;
+  world w;
+  world_new(&w, 2, NULL, NULL);
+  peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, "203.0.113.1:3478", 1);
+  peer_start(&w.pb, w.s, w.b, "B", "192.168.2.10:6000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 10 * SEC));
+  assert_types(w.s, &w.pa, FIRN_CAND_SRFLX, FIRN_CAND_SRFLX);
+  assert_types(w.s, &w.pb, FIRN_CAND_SRFLX, FIRN_CAND_SRFLX);
+  SIM_ASSERT(w.s, firn_addr_equal(&w.pa.sel_l.addr, &w.pb.sel_r.addr));
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 20), 0);
+  peer_pair pp = {&w.pa, &w.pb};
+  SIM_ASSERT_EQ(w.s, sim_run_until(w.s, pred_completed, &pp, sim_now(w.s) + 30 * SEC), SIM_DONE);
+  world_free(&w);
+}
+
+/* A behind a symmetric (address-and-port-dependent) NAT: its srflx candidate is useless to B;
+ * A's check opens a new mapping that B learns as peer-reflexive. */
+static void test_ice_port_dependent_nat_prflx(void **state) {
+  (void)state;
+  sim_nat_config sym;
+  sim_nat_config_symmetric(&sym);
+  world w;
+  world_new(&w, 3, &sym, NULL);
+  peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, "203.0.113.1:3478", 1);
+  peer_start(&w.pb, w.s, w.b, "B", "192.168.2.10:6000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 15 * SEC));
+  assert_types(w.s, &w.pa, FIRN_CAND_PRFLX, FIRN_CAND_SRFLX);
+  assert_types(w.s, &w.pb, FIRN_CAND_SRFLX, FIRN_CAND_PRFLX);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 20), 0);
+  world_free(&w);
+}
+
+/* The same with the roles swapped: the controlled side is the one behind the symmetric NAT. */
+static void test_ice_port_dependent_nat_controlled(void **state) {
+  (void)state;
+  sim_nat_config sym;
+  sim_nat_config_symmetric(&sym);
+  world w;
+  world_new(&w, 4, &sym, NULL);
+  peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 1);
+  peer_start(&w.pb, w.s, w.b, "B", "192.168.2.10:6000", NULL, FIRN_ICE_CONTROLLING, "203.0.113.1:3478", 2);
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 15 * SEC));
+  assert_types(w.s, &w.pa, FIRN_CAND_PRFLX, FIRN_CAND_SRFLX);
+  assert_types(w.s, &w.pb, FIRN_CAND_SRFLX, FIRN_CAND_PRFLX);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 20), 0);
+  world_free(&w);
+}
+
+/* 30 % loss on every packet between A and anyone (A's access link, both directions): still
+ * connects, on several seeds. */
+static void test_ice_loss_30(void **state) {
+  (void)state;
+  for (uint64_t seed = 100; seed < 110; seed++) {
+    world w;
+    world_new(&w, seed, NULL, NULL);
+    set_loss(sim_host_iface(w.a, 0), 30);
+    peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, "203.0.113.1:3478", 1);
+    peer_start(&w.pb, w.s, w.b, "B", "192.168.2.10:6000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+    SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 20 * SEC));
+    assert_types(w.s, &w.pa, FIRN_CAND_SRFLX, FIRN_CAND_SRFLX);
+    /* consent survives the loss for a while */
+    sim_run_for(w.s, 60 * SEC);
+    SIM_ASSERT(w.s, w.pa.state == FIRN_ICE_COMPLETED || w.pa.state == FIRN_ICE_CONNECTED ||
+                        w.pa.state == FIRN_ICE_DISCONNECTED);
+    SIM_ASSERT(w.s, !w.pa.saw[FIRN_ICE_FAILED] && !w.pb.saw[FIRN_ICE_FAILED]);
+    world_free(&w);
+  }
+}
+
+/* An ICE-lite server with a public address; the full agent behind a NAT takes control. */
+static void test_ice_lite_peer(void **state) {
+  (void)state;
+  world w;
+  world_new(&w, 5, NULL, NULL);
+  firn_agent_settings lite;
+  peer_settings(&w.pb, &lite, FIRN_ICE_CONTROLLED);
+  lite.lite = 1;
+  peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 1);
+  peer_start(&w.pb, w.s, w.p, "P", "203.0.113.50:7000", &lite, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+  SIM_ASSERT_EQ(w.s, w.pb.ncands, 1); /* lite: host only */
+  assert_int_equal(firn_agent_set_remote_lite(w.pa.ag, 1), 0);
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 10 * SEC));
+  SIM_ASSERT_EQ(w.s, firn_agent_get_role(w.pa.ag), FIRN_ICE_CONTROLLING);
+  assert_types(w.s, &w.pa, FIRN_CAND_SRFLX, FIRN_CAND_HOST);
+  assert_types(w.s, &w.pb, FIRN_CAND_HOST, FIRN_CAND_SRFLX);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 20), 0);
+  /* the full agent keeps consent alive against the lite peer */
+  sim_run_for(w.s, 45 * SEC);
+  SIM_ASSERT_EQ(w.s, w.pa.state, FIRN_ICE_COMPLETED);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 5), 0);
+  world_free(&w);
+}
+
+static void both_same_role(firn_ice_role r, uint64_t seed) {
+  world w;
+  world_new(&w, seed, NULL, NULL);
+  peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, r, "203.0.113.1:3478", 1);
+  peer_start(&w.pb, w.s, w.b, "B", "192.168.2.10:6000", NULL, r, "203.0.113.1:3478", 2);
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 10 * SEC));
+  SIM_ASSERT_EQ(w.s, (firn_agent_get_role(w.pa.ag) == FIRN_ICE_CONTROLLING) +
+                         (firn_agent_get_role(w.pb.ag) == FIRN_ICE_CONTROLLING), 1);
+  assert_types(w.s, &w.pa, FIRN_CAND_SRFLX, FIRN_CAND_SRFLX);
+  SIM_ASSERT_EQ(w.s, w.pa.selected, 1);
+  SIM_ASSERT_EQ(w.s, w.pb.selected, 1);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 10), 0);
+  world_free(&w);
+}
+
+static void test_ice_both_controlling(void **state) {
+  (void)state;
+  for (uint64_t seed = 200; seed < 205; seed++) both_same_role(FIRN_ICE_CONTROLLING, seed);
+}
+
+static void test_ice_both_controlled(void **state) {
+  (void)state;
+  for (uint64_t seed = 300; seed < 305; seed++) both_same_role(FIRN_ICE_CONTROLLED, seed);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ice_same_lan_host),
+      cmocka_unit_test(test_ice_both_nat_ei_srflx),
+      cmocka_unit_test(test_ice_port_dependent_nat_prflx),
+      cmocka_unit_test(test_ice_port_dependent_nat_controlled),
+      cmocka_unit_test(test_ice_loss_30),
+      cmocka_unit_test(test_ice_lite_peer),
+      cmocka_unit_test(test_ice_both_controlling),
+      cmocka_unit_test(test_ice_both_controlled),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

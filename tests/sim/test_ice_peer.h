@@ -1,0 +1,270 @@
+/* ICE agents on the simulated network: one agent per host, one UDP socket per host address,
+ * one simulator timer re-armed from firn_agent_expiry() after every call (the same glue the
+ * libuv runtime is, on a virtual clock). Signalling between the peers is instantaneous and
+ * done by the test (non-trickle: after gathering) or by trickle from on_candidate. */
+#ifndef FIRN_TEST_ICE_PEER_H
+#define FIRN_TEST_ICE_PEER_H
+
+#include "sim_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "firn/ice.h"
+#include "firn/stun.h"
+
+#define MS FIRN_NS_PER_MS
+#define SEC FIRN_NS_PER_S
+#define PEER_MAX_CANDS 32
+
+typedef struct ice_peer {
+  sim_net *s;
+  sim_host *h;
+  sim_udp *u;
+  sim_timer *t;
+  firn_agent *ag;
+  sim_rng rng;
+  unsigned stream;
+  firn_addr local;
+  const char *name;
+  int selected;
+  firn_candidate sel_l, sel_r;
+  firn_ice_state state;
+  int saw[8];
+  uint64_t state_at[8];
+  int gathering_done;
+  unsigned data_rx;
+  firn_candidate cands[PEER_MAX_CANDS];
+  int ncands;
+  struct ice_peer *other; /* trickle target, NULL for none */
+  uint64_t selected_at;
+} ice_peer;
+
+static inline void peer_sync(ice_peer *p) {
+  if (!p->ag) return;
+  uint8_t buf[1500];
+  firn_path path;
+  for (;;) {
+    firn_ssize n = firn_agent_poll_transmit(p->ag, sim_now(p->s), buf, sizeof buf, &path);
+    if (n == FIRN_ERR_WOULDBLOCK) break;
+    SIM_ASSERT(p->s, n > 0);
+    SIM_ASSERT(p->s, firn_addr_equal(&path.local, &p->local));
+    (void)sim_udp_send(p->u, &path.remote, buf, (size_t)n);
+  }
+  uint64_t e = firn_agent_expiry(p->ag);
+  if (e != FIRN_TIME_NEVER && e < sim_now(p->s)) e = sim_now(p->s);
+  (void)sim_timer_arm(p->t, e);
+}
+
+static inline void peer_recv(void *user, const firn_addr *local, const firn_addr *remote, const uint8_t *data,
+                             size_t len, uint64_t now) {
+  ice_peer *p = user;
+  if (!p->ag) return;
+  firn_path path;
+  memset(&path, 0, sizeof path);
+  path.local = *local;
+  path.remote = *remote;
+  path.transport = FIRN_TRANSPORT_UDP;
+  (void)firn_agent_handle_datagram(p->ag, &path, data, len, now);
+  peer_sync(p);
+}
+
+static inline void peer_timer(void *user, uint64_t now) {
+  ice_peer *p = user;
+  if (!p->ag) return;
+  (void)firn_agent_handle_expiry(p->ag, now);
+  peer_sync(p);
+}
+
+static inline void peer_on_candidate(void *user, unsigned stream, const firn_candidate *c) {
+  (void)stream;
+  ice_peer *p = user;
+  if (p->ncands < PEER_MAX_CANDS) p->cands[p->ncands++] = *c;
+  if (p->other && p->other->ag) {
+    (void)firn_agent_add_remote_candidate(p->other->ag, p->other->stream, c, sim_now(p->s));
+    peer_sync(p->other);
+  }
+}
+static inline void peer_on_gathering_done(void *user, unsigned stream) {
+  (void)stream;
+  ((ice_peer *)user)->gathering_done = 1;
+}
+static inline void peer_on_state(void *user, unsigned stream, firn_ice_state st) {
+  (void)stream;
+  ice_peer *p = user;
+  p->state = st;
+  if (!p->saw[st]) p->state_at[st] = sim_now(p->s);
+  p->saw[st] = 1;
+}
+static inline void peer_on_selected(void *user, unsigned stream, unsigned comp, const firn_candidate *l,
+                                    const firn_candidate *r) {
+  (void)stream; (void)comp;
+  ice_peer *p = user;
+  p->selected++;
+  p->sel_l = *l;
+  p->sel_r = *r;
+  p->selected_at = sim_now(p->s);
+}
+static inline void peer_on_data(void *user, unsigned stream, unsigned comp, const uint8_t *data, size_t len,
+                                const firn_path *path, uint64_t now) {
+  (void)stream; (void)comp; (void)data; (void)len; (void)path; (void)now;
+  ((ice_peer *)user)->data_rx++;
+}
+
+static inline void peer_log(void *user, firn_log_level level, const char *module, const char *msg) {
+  ice_peer *p = user;
+  fprintf(stderr, "%10.3f %s %s/%d: %s\n", (double)sim_now(p->s) / 1e9, p->name, module, (int)level, msg);
+}
+
+/* FIRN_ICE_LOG=<level 0..4> prints the agents' logs with the virtual time. */
+static inline void peer_logging(ice_peer *p, firn_agent_settings *s) {
+  const char *e = getenv("FIRN_ICE_LOG");
+  if (!e) return;
+  s->log = peer_log;
+  s->log_user = p;
+  s->log_level = (firn_log_level)atoi(e);
+}
+
+/* Settings with the callbacks and the peer's seeded random source. */
+static inline void peer_settings(ice_peer *p, firn_agent_settings *s, firn_ice_role role) {
+  firn_agent_settings_default(s);
+  s->random = sim_rng_fill;
+  s->random_user = &p->rng;
+  s->role = role;
+  s->callbacks.on_candidate = peer_on_candidate;
+  s->callbacks.on_gathering_done = peer_on_gathering_done;
+  s->callbacks.on_state = peer_on_state;
+  s->callbacks.on_selected_pair = peer_on_selected;
+  s->callbacks.on_data = peer_on_data;
+  s->user = p;
+}
+
+/* Create the peer's agent on host `h` bound at `addr` ("192.168.1.10:5000"). `s` may be NULL
+ * (defaults with `role`). `stun` may be NULL. Gathering starts at once. */
+static inline void peer_start(ice_peer *p, sim_net *s, sim_host *h, const char *name, const char *addr,
+                              const firn_agent_settings *given, firn_ice_role role, const char *stun,
+                              uint64_t rng_stream) {
+  memset(p, 0, sizeof *p);
+  p->s = s;
+  p->h = h;
+  p->name = name;
+  p->local = sim_addr(addr);
+  sim_rng_derive(s, rng_stream, &p->rng);
+  firn_agent_settings st;
+  if (given) {
+    st = *given;
+    st.random = sim_rng_fill;
+    st.random_user = &p->rng;
+    st.user = p;
+  } else {
+    peer_settings(p, &st, role);
+  }
+  peer_logging(p, &st);
+  assert_int_equal(firn_agent_new(&p->ag, &st), 0);
+  assert_int_equal(sim_udp_open(h, &p->local, peer_recv, p, &p->u), 0);
+  assert_int_equal(sim_timer_new(s, peer_timer, p, &p->t), 0);
+  assert_int_equal(firn_agent_add_stream(p->ag, 1, &p->stream), 0);
+  firn_local_address la;
+  memset(&la, 0, sizeof la);
+  la.addr = p->local;
+  la.transport = FIRN_TRANSPORT_UDP;
+  la.ifname = "eth0";
+  assert_int_equal(firn_agent_add_local_address(p->ag, p->stream, 1, &la, sim_now(s)), 0);
+  if (stun) {
+    firn_ice_server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.addr = sim_addr(stun);
+    srv.transport = FIRN_TRANSPORT_UDP;
+    assert_int_equal(firn_agent_add_server(p->ag, &srv), 0);
+  }
+  assert_int_equal(firn_agent_gather(p->ag, sim_now(s)), 0);
+  peer_sync(p);
+}
+
+static inline void peer_stop(ice_peer *p) {
+  if (p->ag) firn_agent_free(p->ag);
+  p->ag = NULL;
+}
+
+/* Give `to` the credentials (and, when `cands`, every candidate gathered so far plus
+ * end-of-candidates) of `from`. */
+static inline void peer_signal(ice_peer *from, ice_peer *to, int cands) {
+  const char *u, *pw;
+  assert_int_equal(firn_agent_get_local_credentials(from->ag, from->stream, &u, &pw), 0);
+  assert_int_equal(firn_agent_set_remote_credentials(to->ag, to->stream, u, pw, sim_now(to->s)), 0);
+  if (cands) {
+    firn_candidate c[PEER_MAX_CANDS];
+    size_t n = 0;
+    assert_int_equal(firn_agent_get_local_candidates(from->ag, from->stream, c, PEER_MAX_CANDS, &n), 0);
+    for (size_t i = 0; i < n; i++)
+      assert_int_equal(firn_agent_add_remote_candidate(to->ag, to->stream, &c[i], sim_now(to->s)), 0);
+    assert_int_equal(firn_agent_end_of_remote_candidates(to->ag, to->stream, sim_now(to->s)), 0);
+  }
+  peer_sync(to);
+}
+
+typedef struct peer_pair {
+  ice_peer *a, *b;
+} peer_pair;
+
+static inline int pred_gathered(void *user) {
+  peer_pair *pp = user;
+  return pp->a->gathering_done && pp->b->gathering_done;
+}
+
+static inline int peer_connected(const ice_peer *p) {
+  return p->selected && (p->state == FIRN_ICE_CONNECTED || p->state == FIRN_ICE_COMPLETED);
+}
+
+static inline int pred_connected(void *user) {
+  peer_pair *pp = user;
+  return peer_connected(pp->a) && peer_connected(pp->b);
+}
+
+static inline int pred_completed(void *user) {
+  peer_pair *pp = user;
+  return pp->a->state == FIRN_ICE_COMPLETED && pp->b->state == FIRN_ICE_COMPLETED;
+}
+
+/* Gather on both, exchange descriptions, run until both are connected (or `limit`). */
+static inline int peers_connect(sim_net *s, ice_peer *a, ice_peer *b, uint64_t limit) {
+  peer_pair pp = {a, b};
+  int rc = sim_run_until(s, pred_gathered, &pp, sim_now(s) + 20 * SEC);
+  SIM_ASSERT_EQ(s, rc, SIM_DONE);
+  peer_signal(a, b, 1);
+  peer_signal(b, a, 1);
+  rc = sim_run_until(s, pred_connected, &pp, sim_now(s) + limit);
+  return rc == SIM_DONE;
+}
+
+/* Send `n` data packets each way over the selected pairs and run 1 s. Returns packets lost. */
+static inline unsigned peers_exchange(sim_net *s, ice_peer *a, ice_peer *b, unsigned n) {
+  unsigned ra = a->data_rx, rb = b->data_rx;
+  for (unsigned i = 0; i < n; i++) {
+    ice_peer *ps[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+      uint8_t pkt[172] = {0x80, 0}, out[200];
+      firn_path path;
+      firn_ssize len = firn_agent_write_data(ps[k]->ag, ps[k]->stream, 1, pkt, sizeof pkt, out, sizeof out, &path,
+                                             sim_now(s));
+      SIM_ASSERT(s, len == (firn_ssize)sizeof pkt);
+      SIM_ASSERT(s, firn_addr_equal(&path.local, &ps[k]->local));
+      (void)sim_udp_send(ps[k]->u, &path.remote, out, (size_t)len);
+    }
+    sim_run_for(s, 20 * MS);
+  }
+  sim_run_for(s, 1 * SEC);
+  return (n - (a->data_rx - ra)) + (n - (b->data_rx - rb));
+}
+
+static inline void assert_types(sim_net *s, const ice_peer *p, firn_cand_type local, firn_cand_type remote) {
+  if (p->sel_l.type != local || p->sel_r.type != remote) {
+    print_error("%s selected %s/%s, expected %s/%s\n", p->name, firn_cand_type_name((firn_cand_type)p->sel_l.type),
+                firn_cand_type_name((firn_cand_type)p->sel_r.type), firn_cand_type_name(local),
+                firn_cand_type_name(remote));
+    SIM_FAIL_MSG(s, "selected pair types");
+    fail();
+  }
+}
+
+#endif
