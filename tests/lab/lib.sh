@@ -491,6 +491,75 @@ $(tail -n 20 "$LAB_TURN_LOG" "$dir/stdout.log" 2>/dev/null)"
         LAB_TURN_URI_TLS LAB_TURN_PID LAB_TURN_LOG LAB_TURN_CONF
 }
 
+# lab_call NS_A NS_B [OFFERER_ARGS...] -- [ANSWERER_ARGS...]: one call between two
+# peers, cross-wired per DESIGN.md's signaling contract: `$LAB_PEER --offer OFFERER_ARGS`
+# runs in NS_A, `$LAB_PEER --answer ANSWERER_ARGS` in NS_B; each one's stdout up to and
+# including its '.' line is piped to the other's stdin (what follows, the JSON summary,
+# is not forwarded, and the pipe stays open until the peer exits). Each peer is bounded
+# by LAB_CALL_TIMEOUT seconds (default 60; a safety limit, not a pass criterion).
+# LAB_PEER defaults to $FIRN_BUILD_ROOT/examples/firn-peer. Sets:
+#   LAB_CALL_DIR            a.out a.err b.out b.err (full stdout/stderr of each side)
+#   LAB_CALL_RC_A/_B        exit status of each peer (124 = hit LAB_CALL_TIMEOUT)
+#   LAB_CALL_JSON_A/_B      each peer's JSON summary line (last stdout line starting '{')
+# Returns 0 when both peers exit 0.
+lab_call() {
+    local ns_a ns_b peer=${LAB_PEER:-${FIRN_BUILD_ROOT:+$FIRN_BUILD_ROOT/examples/firn-peer}}
+    local t=${LAB_CALL_TIMEOUT:-60} args_a=() args_b=() pa pb
+    ns_a=$(_lab_full "$1"); ns_b=$(_lab_full "$2"); shift 2
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do args_a+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    args_b=("$@")
+    [ -n "$peer" ] && [ -x "$peer" ] || lab_fail "lab_call: peer program '$peer' not executable (set LAB_PEER or FIRN_BUILD_ROOT)"
+    LAB_CALL_SEQ=$(( ${LAB_CALL_SEQ:-0} + 1 ))
+    LAB_CALL_DIR="$LAB_DIR/call$LAB_CALL_SEQ"
+    mkdir -p "$LAB_CALL_DIR"
+    local d=$LAB_CALL_DIR
+    mkfifo "$d/a2b" "$d/b2a"
+    ( ( ip netns exec "$ns_a" timeout -k 5 "$t" "$peer" --offer "${args_a[@]}" 2>"$d/a.err"
+        echo $? >"$d/a.rc" ) <"$d/b2a" | tee -p "$d/a.out" | sed -u -n '0,/^\.\r*$/p' >"$d/a2b" ) &
+    pa=$!
+    ( ( ip netns exec "$ns_b" timeout -k 5 "$t" "$peer" --answer "${args_b[@]}" 2>"$d/b.err"
+        echo $? >"$d/b.rc" ) <"$d/a2b" | tee -p "$d/b.out" | sed -u -n '0,/^\.\r*$/p' >"$d/b2a" ) &
+    pb=$!
+    wait "$pa" "$pb"
+    LAB_CALL_RC_A=$(cat "$d/a.rc" 2>/dev/null || echo 255)
+    LAB_CALL_RC_B=$(cat "$d/b.rc" 2>/dev/null || echo 255)
+    LAB_CALL_JSON_A=$(grep '^{' "$d/a.out" | tail -n 1)
+    LAB_CALL_JSON_B=$(grep '^{' "$d/b.out" | tail -n 1)
+    lab_log "call $LAB_CALL_SEQ: offerer rc=$LAB_CALL_RC_A $LAB_CALL_JSON_A"
+    lab_log "call $LAB_CALL_SEQ: answerer rc=$LAB_CALL_RC_B $LAB_CALL_JSON_B"
+    [ "$LAB_CALL_RC_A" = 0 ] && [ "$LAB_CALL_RC_B" = 0 ]
+}
+
+# lab_expect_call_ok DESC: the last lab_call succeeded on both sides, every packet sent
+# was received intact both ways. Prints stderr tails on failure.
+lab_expect_call_ok() {
+    local side json rc
+    for side in A B; do
+        json=LAB_CALL_JSON_$side; rc=LAB_CALL_RC_$side
+        if [ "${!rc}" != 0 ] || [ -z "${!json}" ] || [ "$(echo "${!json}" | lab_json \
+            'd.get("payload_ok") is True and d.get("sent",0) > 0 and d.get("received") == d.get("sent")')" != True ]; then
+            lab_fail "$1: side $side rc=${!rc} summary=${!json}
+--- stderr tail (offerer) ---
+$(tail -n 20 "$LAB_CALL_DIR/a.err" 2>/dev/null)
+--- stderr tail (answerer) ---
+$(tail -n 20 "$LAB_CALL_DIR/b.err" 2>/dev/null)"
+        fi
+    done
+    lab_pass "$1"
+}
+
+# lab_call_pair SIDE: the selected pair's local half of side A or B, as "<type>/<transport>"
+# (e.g. "relay/udp", "host/tcp-active"); lab_call_pair_remote SIDE: the remote half.
+lab_call_pair() {
+    local json="LAB_CALL_JSON_$1"
+    echo "${!json}" | lab_json 'd["selected_pair"].split(" <-> ")[0].split()[0]'
+}
+lab_call_pair_remote() {
+    local json="LAB_CALL_JSON_$1"
+    echo "${!json}" | lab_json 'd["selected_pair"].split(" <-> ")[1].split()[0]'
+}
+
 # lab_print_env: print every exported LAB_* variable as KEY=VALUE (for logs and for tools
 # that want to `eval` or `source` the topology description).
 lab_print_env() {
