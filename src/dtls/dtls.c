@@ -263,7 +263,8 @@ static unsigned int timer_cb(SSL *ssl, unsigned int prev_us) {
 static void info_cb(const SSL *ssl, int where, int ret) {
   firn_dtls *d = SSL_get_app_data(ssl);
   if (!d) return;
-  if (where & SSL_CB_HANDSHAKE_START) d->stats.handshakes_started++;
+  if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && (ret & 0xff) == SSL_AD_NO_RENEGOTIATION)
+    d->stats.renegotiations_refused++;
   if (where & SSL_CB_ALERT)
     firn_log(&d->log, FIRN_LOG_DEBUG, MOD, "alert %s: %s %s", (where & SSL_CB_READ) ? "in" : "out",
              SSL_alert_type_string_long(ret), SSL_alert_desc_string_long(ret));
@@ -352,7 +353,7 @@ static int setup_ssl(firn_dtls *d, const firn_dtls_config *cfg) {
   SSL_set_bio(ssl, bio, bio); /* one reference, owned by ssl from now on */
   DTLS_set_timer_cb(ssl, timer_cb);
   /* No MTU discovery over a memory BIO: the path MTU is what the caller says. */
-  if (SSL_set_mtu(ssl, (long)cfg->mtu) != 1 || DTLS_set_link_mtu(ssl, (long)cfg->mtu) != 1)
+  if (SSL_set_mtu(ssl, (long)cfg->mtu) <= 0 || DTLS_set_link_mtu(ssl, (long)cfg->mtu) <= 0)
     return FIRN_ERR_INVALID_ARG;
   if (cfg->role == FIRN_DTLS_CLIENT)
     SSL_set_connect_state(ssl);

@@ -197,7 +197,7 @@ typedef struct firn_dtls_stats {
   uint64_t datagrams_out;       /* datagrams returned by poll_transmit */
   uint64_t datagrams_dropped;   /* outgoing datagrams dropped because the queue was full */
   uint64_t retransmissions;     /* OpenSSL retransmission timeouts handled */
-  uint64_t handshakes_started;  /* SSL_CB_HANDSHAKE_START events (1 for a normal session) */
+  uint64_t renegotiations_refused; /* no_renegotiation alerts we sent (keys never change) */
   uint64_t keys_exported;       /* successful firn_dtls_export_srtp_keys calls */
 } firn_dtls_stats;
 
