@@ -19,8 +19,9 @@ uint32_t firn_stun_crc32(const uint8_t *data, size_t len);
 /* HMAC over a STUN message prefix `msg[0..prefix_len)` with the header's 16-bit length field
  * replaced by `hdr_len` (RFC 8489 14.5/14.6), without copying the message. `sha256` selects
  * HMAC-SHA256 (32-byte output) instead of HMAC-SHA1 (20 bytes). prefix_len >= 20.
- * The key's MAC contexts are reused, so one key must not be used from two threads at once.
- * Returns 0 or FIRN_ERR_CRYPTO. */
+ * No allocation. HMAC-SHA1 only reads the key (precomputed pad states); HMAC-SHA256 (and
+ * HMAC-SHA1 in FIRN_STUN_NO_FAST_HMAC builds) re-initialises the key's EVP_MAC_CTX, so a
+ * key must not be used for those from two threads at once. Returns 0 or FIRN_ERR_CRYPTO. */
 int firn_stun_hmac(const firn_stun_key *key, int sha256, const uint8_t *msg, size_t prefix_len,
                    uint16_t hdr_len, uint8_t out[32]);
 
