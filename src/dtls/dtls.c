@@ -525,6 +525,12 @@ int firn_dtls_start(firn_dtls *d, uint64_t now) {
 
 int firn_dtls_handle_datagram(firn_dtls *d, const uint8_t *data, size_t len, uint64_t now) {
   if (!d || (!data && len)) return FIRN_ERR_INVALID_ARG;
+  if (d->state == FIRN_DTLS_NEW && d->role == FIRN_DTLS_SERVER) {
+    /* The peer's ClientHello can overtake our own start (the other ICE agent selected the
+     * pair first): a server starts on it. */
+    int rc = firn_dtls_start(d, now);
+    if (rc < 0) return rc;
+  }
   if (d->state != FIRN_DTLS_HANDSHAKING && d->state != FIRN_DTLS_CONNECTED) return FIRN_ERR_STATE;
   d->stats.datagrams_in++;
   if (len == 0 || len > MAX_DATAGRAM) return FIRN_OK; /* nothing a DTLS record can be */

@@ -147,7 +147,8 @@ typedef enum firn_dtls_state {
   FIRN_DTLS_HANDSHAKING = 1, /* handshake in progress */
   FIRN_DTLS_CONNECTED = 2,   /* handshake done, peer fingerprint verified, keys exportable */
   FIRN_DTLS_FAILED = 3,      /* handshake or session failed; see firn_dtls_error() */
-  FIRN_DTLS_CLOSED = 4       /* closed by us or by the peer's close_notify */
+  FIRN_DTLS_CLOSED = 4       /* closed by us or the peer's close_notify (error 0), or by a
+                                fatal alert from the connected peer (FIRN_ERR_CLOSED) */
 } firn_dtls_state;
 
 /** Most profiles an endpoint can be configured with. */
@@ -217,12 +218,21 @@ void firn_dtls_free(firn_dtls *d);
 int firn_dtls_start(firn_dtls *d, uint64_t now);
 
 /**
- * Process one received DTLS datagram (first byte 20..63 per RFC 7983; the caller demuxes).
- * Invalid records are dropped silently as RFC 6347 requires; they never tear a session
- * down. Application data records are discarded (DTLS-SRTP carries none).
- * @return 0 (also for dropped input), FIRN_ERR_INVALID_ARG, FIRN_ERR_STATE (not started or
- *         already failed/closed: the datagram is ignored), FIRN_ERR_DTLS_FINGERPRINT or
- *         FIRN_ERR_DTLS_HANDSHAKE (this datagram made the handshake fail; state FAILED).
+ * Process one received DTLS datagram (first byte 20..63 per RFC 7983; the caller demuxes
+ * and accepts DTLS only from the selected, validated ICE pair). Invalid records (bad
+ * version, length, epoch, MAC, replayed sequence numbers) are dropped silently as RFC 6347
+ * requires and never tear a session down. Application data records are discarded
+ * (DTLS-SRTP carries none). A server in NEW starts on its first datagram (the peer's
+ * ClientHello may arrive before the driver called firn_dtls_start).
+ * Note that DTLS 1.2 handshake records in epoch 0 are not authenticated: a forged
+ * plaintext fatal alert injected on the path during the handshake can abort it. That is
+ * inherent to the protocol and why only the validated pair may feed this function.
+ * @return 0 (also for dropped input), FIRN_ERR_INVALID_ARG, FIRN_ERR_STATE (a client not
+ *         started, or already failed/closed: the datagram is ignored),
+ *         FIRN_ERR_DTLS_FINGERPRINT or FIRN_ERR_DTLS_HANDSHAKE (this datagram made the
+ *         handshake fail: state FAILED), FIRN_ERR_NOMEM (state FAILED), or FIRN_ERR_CLOSED
+ *         (the connected peer sent a fatal alert: state CLOSED with that error; a
+ *         close_notify gives CLOSED with error 0 and returns 0).
  */
 int firn_dtls_handle_datagram(firn_dtls *d, const uint8_t *data, size_t len, uint64_t now);
 

@@ -521,6 +521,73 @@ static void test_timers_virtual_clock(void **state) {
   pair_free(&p);
 }
 
+/* What the layer demands of a peer: a certificate from the client too, DTLS 1.2, ECDHE.
+ * The misbehaving peer is a firn endpoint whose SSL object the test reconfigures. */
+typedef enum { PEER_NO_CERT, PEER_DTLS10, PEER_NO_ECDHE } peer_flaw;
+
+static void test_peer_policy(void **state) {
+  (void)state;
+  /* a normal session: DTLS 1.2 with an ECDHE suite */
+  pair p;
+  memset(&p, 0, sizeof p);
+  firn_dtls_config c0, c1;
+  cfgs_default(&c0, &c1);
+  assert_int_equal(pair_setup(&p, FIRN_DTLS_CLIENT, &c0, &c1, NULL), FIRN_OK);
+  pair_run(&p, 100);
+  for (int i = 0; i < 2; i++) {
+    SSL *ssl = firn_dtls_test_ssl(p.d[i]);
+    assert_int_equal(SSL_version(ssl), DTLS1_2_VERSION);
+    assert_int_equal(SSL_CIPHER_get_kx_nid(SSL_get_current_cipher(ssl)), NID_kx_ecdhe);
+    assert_non_null(SSL_get0_peer_certificate(ssl)); /* both saw a certificate */
+    assert_int_equal(firn_dtls_expiry(p.d[i]), FIRN_TIME_NEVER); /* no timer once done */
+  }
+  pair_free(&p);
+
+  for (int flaw = PEER_NO_CERT; flaw <= PEER_NO_ECDHE; flaw++) {
+    memset(&p, 0, sizeof p);
+    cfgs_default(&c0, &c1);
+    assert_int_equal(pair_setup(&p, FIRN_DTLS_CLIENT, &c0, &c1, NULL), FIRN_OK);
+    SSL *bad = firn_dtls_test_ssl(p.d[0]); /* d[0] is the client */
+    switch (flaw) {
+    case PEER_NO_CERT: SSL_certs_clear(bad); break;
+    case PEER_DTLS10:
+      assert_int_equal(SSL_set_min_proto_version(bad, DTLS1_VERSION), 1);
+      assert_int_equal(SSL_set_max_proto_version(bad, DTLS1_VERSION), 1);
+      break;
+    case PEER_NO_ECDHE:
+      /* RSA/PSK key exchange only: no suite the server (ECDHE only) accepts */
+      assert_int_equal(SSL_set_cipher_list(bad, "AES128-GCM-SHA256:AES256-SHA:PSK-AES128-CBC-SHA"), 1);
+      break;
+    }
+    pair_run(&p, 100);
+    assert_int_equal(firn_dtls_get_state(p.d[1]), FIRN_DTLS_FAILED);
+    assert_int_equal(firn_dtls_error(p.d[1]), FIRN_ERR_DTLS_HANDSHAKE);
+    assert_int_not_equal(firn_dtls_get_state(p.d[0]), FIRN_DTLS_CONNECTED);
+    firn_srtp_keys k;
+    assert_int_equal(firn_dtls_export_srtp_keys(p.d[1], &k), FIRN_ERR_STATE);
+    pair_free(&p);
+  }
+}
+
+/* A server that has not been started yet starts on the peer's ClientHello. */
+static void test_server_starts_on_client_hello(void **state) {
+  (void)state;
+  pair p;
+  memset(&p, 0, sizeof p);
+  firn_dtls_config c0, c1;
+  cfgs_default(&c0, &c1);
+  assert_int_equal(pair_setup(&p, FIRN_DTLS_CLIENT, &c0, &c1, NULL), FIRN_OK);
+  assert_int_equal(firn_dtls_start(p.d[0], p.now), FIRN_OK);
+  assert_int_equal(firn_dtls_get_state(p.d[1]), FIRN_DTLS_NEW);
+  assert_int_equal(pair_flush(&p, 0), 1);
+  assert_int_equal(p.last_rc[1], FIRN_OK);
+  assert_int_equal(firn_dtls_get_state(p.d[1]), FIRN_DTLS_HANDSHAKING);
+  pair_run(&p, 100);
+  assert_int_equal(firn_dtls_get_state(p.d[0]), FIRN_DTLS_CONNECTED);
+  assert_int_equal(firn_dtls_get_state(p.d[1]), FIRN_DTLS_CONNECTED);
+  pair_free(&p);
+}
+
 static void test_bad_config(void **state) {
   (void)state;
   firn_dtls_cert *cert;
@@ -731,6 +798,8 @@ int main(void) {
       cmocka_unit_test(test_renegotiation_refused),
       cmocka_unit_test(test_mtu),
       cmocka_unit_test(test_timers_virtual_clock),
+      cmocka_unit_test(test_peer_policy),
+      cmocka_unit_test(test_server_starts_on_client_hello),
       cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_certificates),
       cmocka_unit_test(test_failing_allocator),
