@@ -423,9 +423,12 @@ int firn_stun_msg_get_icmp(const firn_stun_msg *msg, uint8_t *type, uint8_t *cod
   const uint8_t *v;
   int rc = find_fixed(msg, FIRN_STUN_ATTR_ICMP, 8, &v);
   if (rc) return rc;
-  /* 17 reserved bits, 7-bit ICMP type, 8-bit ICMP code, then 32 bits of error data. */
-  if (type) *type = v[2] & 0x7F;
-  if (code) *code = v[3];
+  /* RFC 8656 18.13: 16 reserved bits, a 7-bit ICMP type, a 9-bit ICMP code, then 32 bits
+   * of error data. ICMPv4/v6 codes are 8-bit, so a code over 255 is malformed. */
+  unsigned icmp_code = ((v[2] & 1u) << 8) | v[3];
+  if (icmp_code > 0xFF) return FIRN_ERR_STUN_BAD_ATTR;
+  if (type) *type = (uint8_t)(v[2] >> 1);
+  if (code) *code = (uint8_t)icmp_code;
   if (data) *data = firn_get_u32(v + 4);
   return 0;
 }

@@ -34,7 +34,8 @@ static void build_everything(firn_stun_builder *b, const firn_stun_key *k) {
   static const uint16_t unknown[3] = {0x0031, 0x0032, 0x7fff};
   static const uint8_t algs[] = {0, 2, 0, 0, 0, 1, 0, 0};
   static const uint8_t even[1] = {0x80};
-  static const uint8_t icmp[8] = {0, 0, 0x03, 0x0d, 0xde, 0xad, 0xbe, 0xef};
+  /* ICMP type 3 in the top 7 bits of byte 2, code 13 in the 9 bits after it */
+  static const uint8_t icmp[8] = {0, 0, 3 << 1, 0x0d, 0xde, 0xad, 0xbe, 0xef};
   static const uint8_t aerr[12] = {0x02, 0, 4, 40, 'n', 'o', ' ', 'v', '6', '!', '!', '!'};
   firn_stun_add_addr(b, FIRN_STUN_ATTR_MAPPED_ADDRESS, &v4);
   firn_stun_add_addr(b, FIRN_STUN_ATTR_ALTERNATE_SERVER, &v6);
@@ -420,6 +421,16 @@ static void test_accessor_errors(void **state) {
   assert_int_equal(firn_stun_msg_get_icmp(&m, &u8, &u8b, &u32), FIRN_ERR_NOT_FOUND);
   assert_int_equal(firn_stun_msg_get_even_port(&m, &r), FIRN_ERR_NOT_FOUND);
   assert_int_equal(firn_stun_msg_verify(&m, NULL), FIRN_ERR_INVALID_ARG);
+  /* An ICMP code with its 9th bit set is not an ICMPv4/v6 code. */
+  {
+    uint8_t ib[64];
+    firn_stun_builder ibld;
+    firn_stun_builder_init(&ibld, ib, sizeof ib, FIRN_STUN_DATA, FIRN_STUN_INDICATION, TID);
+    firn_stun_add_raw(&ibld, FIRN_STUN_ATTR_ICMP, "\0\0\x07\x01\0\0\0\0", 8);
+    firn_stun_msg im;
+    assert_int_equal(firn_stun_msg_parse(&im, ib, (size_t)firn_stun_builder_finish(&ibld)), 0);
+    assert_int_equal(firn_stun_msg_get_icmp(&im, &u8, &u8b, &u32), FIRN_ERR_STUN_BAD_ATTR);
+  }
   /* Wrong shape for the accessor. */
   assert_int_equal(firn_stun_msg_get_u32(&m, FIRN_STUN_ATTR_USERNAME, &u32), FIRN_ERR_STUN_BAD_ATTR);
   assert_int_equal(firn_stun_msg_get_u64(&m, FIRN_STUN_ATTR_USERNAME, &u64), FIRN_ERR_STUN_BAD_ATTR);
