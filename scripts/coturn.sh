@@ -31,9 +31,11 @@ port_busy() {
   [ -n "$(ss -Hlnu "sport = :$1" 2>/dev/null)" ] || [ -n "$(ss -Hlnt "sport = :$1" 2>/dev/null)" ]
 }
 
-# 0 once turnserver listens on HOST:PORT on both UDP and TCP.
+# 0 once our turnserver (pid $2) listens on HOST:PORT on both UDP and TCP. Matching the pid
+# keeps another process that grabbed the same port from passing for ours.
 listening() {
-  [ -n "$(ss -Hlnu "src $HOST:$1" 2>/dev/null)" ] && [ -n "$(ss -Hlnt "src $HOST:$1" 2>/dev/null)" ]
+  ss -Hlnup "src $HOST:$1" 2>/dev/null | grep -q "pid=$2," &&
+    ss -Hlntp "src $HOST:$1" 2>/dev/null | grep -q "pid=$2,"
 }
 
 pick_port() {
@@ -98,7 +100,7 @@ start() {
     # Poll the sockets every 50 ms, for at most 10 s.
     for i in $(seq 1 200); do
       if ! kill -0 "$pid" 2>/dev/null; then break; fi
-      if listening "$port"; then
+      if listening "$port" "$pid"; then
         {
           echo "FIRN_COTURN_HOST=$HOST"
           echo "FIRN_COTURN_PORT=$port"
