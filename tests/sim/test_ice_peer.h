@@ -267,4 +267,79 @@ static inline void assert_types(sim_net *s, const ice_peer *p, firn_cand_type lo
   }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The scenario world:
+ *   A 192.168.1.10 --lanA-- NAT-A 192.168.1.1 | 198.51.100.1 --wan-- STUN 203.0.113.1:3478
+ *   B 192.168.2.10 --lanB-- NAT-B 192.168.2.1 | 198.51.100.2 --wan-- P 203.0.113.50 (public)
+ *   C 192.168.1.20 on lanA (same LAN as A)
+ * 1 ms on each LAN access link, 10 ms on each WAN link. */
+
+typedef struct world {
+  sim_net *s;
+  sim_segment *lan_a, *lan_b, *wan;
+  sim_nat *nat_a, *nat_b;
+  sim_host *a, *b, *c, *p, *stun;
+  sim_stun_server *srv;
+  ice_peer pa, pb;
+} world;
+
+static inline void world_new(world *w, uint64_t seed, const sim_nat_config *ca, const sim_nat_config *cb) {
+  memset(w, 0, sizeof *w);
+  sim_settings st;
+  sim_settings_default(&st);
+  st.seed = seed;
+  assert_int_equal(sim_new(&w->s, &st), 0);
+  assert_int_equal(sim_segment_new(w->s, "lanA", &w->lan_a), 0);
+  assert_int_equal(sim_segment_new(w->s, "lanB", &w->lan_b), 0);
+  assert_int_equal(sim_segment_new(w->s, "wan", &w->wan), 0);
+  sim_nat_config def;
+  sim_nat_config_default(&def);
+  assert_int_equal(sim_nat_new(w->s, "natA", ca ? ca : &def, w->lan_a, "192.168.1.1", w->wan, "198.51.100.1",
+                               &w->nat_a), 0);
+  assert_int_equal(sim_nat_new(w->s, "natB", cb ? cb : &def, w->lan_b, "192.168.2.1", w->wan, "198.51.100.2",
+                               &w->nat_b), 0);
+  assert_int_equal(sim_host_new(w->s, "A", &w->a), 0);
+  assert_int_equal(sim_host_new(w->s, "B", &w->b), 0);
+  assert_int_equal(sim_host_new(w->s, "C", &w->c), 0);
+  assert_int_equal(sim_host_new(w->s, "P", &w->p), 0);
+  assert_int_equal(sim_host_new(w->s, "STUN", &w->stun), 0);
+  assert_int_equal(sim_host_add_iface(w->a, w->lan_a, "192.168.1.10", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w->b, w->lan_b, "192.168.2.10", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w->c, w->lan_a, "192.168.1.20", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w->p, w->wan, "203.0.113.50", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w->stun, w->wan, "203.0.113.1", NULL), 0);
+  firn_addr sa = sim_addr("203.0.113.1:3478");
+  assert_int_equal(sim_stun_server_new(w->stun, &sa, &w->srv), 0);
+  /* a little latency everywhere: 2 ms on a LAN, 20 ms to the WAN */
+  sim_link l;
+  sim_link_default(&l);
+  l.delay_ns = 1 * MS;
+  for (size_t i = 0; i < 1; i++) {
+    sim_iface_set_link(sim_host_iface(w->a, i), SIM_BOTH, &l);
+    sim_iface_set_link(sim_host_iface(w->b, i), SIM_BOTH, &l);
+    sim_iface_set_link(sim_host_iface(w->c, i), SIM_BOTH, &l);
+  }
+  l.delay_ns = 10 * MS;
+  sim_iface_set_link(sim_nat_outside(w->nat_a), SIM_BOTH, &l);
+  sim_iface_set_link(sim_nat_outside(w->nat_b), SIM_BOTH, &l);
+  sim_iface_set_link(sim_host_iface(w->p, 0), SIM_BOTH, &l);
+  sim_iface_set_link(sim_host_iface(w->stun, 0), SIM_BOTH, &l);
+}
+
+static inline void world_free(world *w) {
+  peer_stop(&w->pa);
+  peer_stop(&w->pb);
+  sim_free(w->s);
+}
+
+static inline void set_loss(sim_iface *i, double pct) {
+  sim_link l;
+  sim_iface_get_link(i, SIM_UP, &l);
+  l.loss_pct = pct;
+  sim_iface_set_link(i, SIM_UP, &l);
+  sim_iface_get_link(i, SIM_DOWN, &l);
+  l.loss_pct = pct;
+  sim_iface_set_link(i, SIM_DOWN, &l);
+}
+
 #endif
