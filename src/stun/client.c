@@ -574,15 +574,19 @@ int firn_stun_client_cancel(firn_stun_client *c, uint64_t id) {
   return FIRN_OK;
 }
 
+/* FIRN_TIME_NEVER marks "no more transmissions" and "no deadline", so a schedule that
+ * saturates must stop one short of it or the transaction would never time out. */
+static uint64_t when(uint64_t t) { return t >= FIRN_TIME_NEVER ? FIRN_TIME_NEVER - 1 : t; }
+
 static void schedule_after_send(const firn_stun_client *c, txn *t, uint64_t now) {
   if (t->reliable) {
     t->next_send = FIRN_TIME_NEVER;
-    t->deadline = sat_add(now, c->ti);
+    t->deadline = when(sat_add(now, c->ti));
   } else if (t->sent < c->rc) {
-    t->next_send = sat_add(now, sat_shl(t->rto, t->sent - 1));
+    t->next_send = when(sat_add(now, sat_shl(t->rto, t->sent - 1)));
   } else {
     t->next_send = FIRN_TIME_NEVER;
-    t->deadline = sat_add(now, sat_mul(c->rm, t->rto));
+    t->deadline = when(sat_add(now, sat_mul(c->rm, t->rto)));
   }
 }
 

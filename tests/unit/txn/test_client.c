@@ -309,6 +309,55 @@ static void test_late_poll_no_burst(void **state) {
   teardown(&f);
 }
 
+/* An absurd RTO saturates instead of wrapping, and the transaction still ends. */
+static void test_huge_rto_still_times_out(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  firn_stun_request req = binding(&f);
+  req.rto_ns = UINT64_MAX / 4;
+  uint64_t id;
+  pkt p;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 1000, &id), FIRN_OK);
+  take(&f, 1000, &p);
+  for (int i = 0; i < 10 && f.n == 0; i++) {
+    uint64_t e = firn_stun_client_expiry(f.c);
+    assert_true(e > 1000 && e < FIRN_TIME_NEVER);
+    firn_stun_client_handle_expiry(f.c, e);
+    uint8_t buf[1500];
+    (void)firn_stun_client_poll_transmit(f.c, e, buf, sizeof buf, NULL, NULL);
+  }
+  assert_int_equal(f.n, 1);
+  assert_int_equal(f.r[0].status, FIRN_ERR_STUN_TIMEOUT);
+  teardown(&f);
+}
+
+/* IPv6 server, and the pre-parsed entry point used after demultiplexing. */
+static void test_ipv6_and_parsed_entry(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  assert_int_equal(firn_addr_parse(&f.server, "[::1]:3478", 0), FIRN_OK);
+  firn_stun_request req = binding(&f);
+  uint64_t id;
+  pkt p;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  take(&f, 0, &p);
+  uint8_t out[1500];
+  size_t n = respond(out, sizeof out, &p.m, &(resp){.cls = FIRN_STUN_SUCCESS});
+  firn_stun_msg m;
+  assert_int_equal(firn_stun_msg_parse(&m, out, n), FIRN_OK);
+  firn_addr v4;
+  assert_int_equal(firn_addr_parse(&v4, "127.0.0.1:3478", 0), FIRN_OK);
+  assert_int_equal(firn_stun_client_handle_msg(f.c, &m, &v4, 5 * MS), FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(firn_stun_client_handle_msg(f.c, &m, &f.server, 5 * MS), FIRN_OK);
+  assert_int_equal(f.n, 1);
+  assert_int_equal(f.r[0].status, FIRN_OK);
+  assert_int_equal(f.r[0].from.family, FIRN_AF_INET6);
+  assert_int_equal(firn_stun_client_handle_msg(f.c, NULL, &f.server, 0), FIRN_ERR_INVALID_ARG);
+  teardown(&f);
+}
+
 static void test_reliable_single_timeout(void **state) {
   (void)state;
   fixture f;
@@ -357,6 +406,11 @@ static void test_success_matched(void **state) {
   p.len = (size_t)n;
   assert_int_equal(firn_stun_msg_parse(&p.m, p.buf, p.len), FIRN_OK);
   assert_int_equal(p.m.method, FIRN_STUN_BINDING);
+  /* the transaction ID is the injected source's first 12 bytes */
+  uint64_t replay = 0x9e3779b97f4a7c15ull;
+  uint8_t want_tid[FIRN_STUN_TID_SIZE];
+  seeded_random(&replay, want_tid, sizeof want_tid);
+  assert_memory_equal(p.m.tid, want_tid, sizeof want_tid);
   assert_int_equal(deliver(&f, &p, &(resp){.cls = FIRN_STUN_SUCCESS}, NULL, 120 * MS), FIRN_OK);
   assert_int_equal(f.n, 1);
   assert_int_equal(f.r[0].id, id);
@@ -1063,6 +1117,8 @@ static void test_invalid_arguments(void **state) {
 /* Allocation failure                                                                          */
 
 typedef struct failing {
+  int start_failed;   /* runs where firn_stun_client_start reported NOMEM */
+  int retry_failed;   /* runs where the 401 retry could not be built (NOMEM via callback) */
   long calls;
   long fail_at;  /* the n-th allocation fails (1-based) */
   int hit;
@@ -1137,7 +1193,10 @@ static void alloc_scenario(failing *fa) {
     uint64_t id;
     int n0 = f.n;
     rc = firn_stun_client_start(f.c, &req, 0, &id);
-    if (rc == FIRN_ERR_NOMEM) continue;
+    if (rc == FIRN_ERR_NOMEM) {
+      fa->start_failed++;
+      continue;
+    }
     assert_int_equal(rc, FIRN_OK);
     pkt p;
     take(&f, 0, &p);
@@ -1147,6 +1206,8 @@ static void alloc_scenario(failing *fa) {
                        FIRN_OK);
       if (f.n > n0) { /* the retry could not be built */
         assert_int_equal(f.r[f.n - 1].status, FIRN_ERR_NOMEM);
+        assert_int_equal(firn_stun_client_pending(f.c), 0);
+        fa->retry_failed++;
         continue;
       }
       take(&f, 0, &p);
@@ -1181,13 +1242,22 @@ static void alloc_scenario(failing *fa) {
 static void test_allocation_failure(void **state) {
   (void)state;
   long n;
+  int start_failed = 0, retry_failed = 0;
   for (n = 1; n < 1000; n++) {
-    failing fa = {0, n, 0, 0};
+    failing fa;
+    memset(&fa, 0, sizeof fa);
+    fa.fail_at = n;
     alloc_scenario(&fa);
     assert_int_equal(fa.live, 0);
+    start_failed += fa.start_failed;
+    retry_failed += fa.retry_failed;
     if (!fa.hit) break; /* ran to the end without a failure: every allocation was covered */
   }
   assert_true(n > 5 && n < 1000);
+  /* both failure paths were really exercised: start() returning NOMEM, and the 401 retry
+   * (message buffer or long-term key) failing inside the transaction */
+  assert_true(start_failed > 0);
+  assert_true(retry_failed > 0);
 }
 
 int main(void) {
@@ -1196,6 +1266,8 @@ int main(void) {
       cmocka_unit_test(test_udp_schedule_configured),
       cmocka_unit_test(test_late_poll_no_burst),
       cmocka_unit_test(test_reliable_single_timeout),
+      cmocka_unit_test(test_huge_rto_still_times_out),
+      cmocka_unit_test(test_ipv6_and_parsed_entry),
       cmocka_unit_test(test_success_matched),
       cmocka_unit_test(test_drops_then_success),
       cmocka_unit_test(test_error_responses),
