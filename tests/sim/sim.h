@@ -361,6 +361,63 @@ const firn_addr *sim_stun_server_local(const sim_stun_server *srv);
 uint64_t sim_stun_server_requests(const sim_stun_server *srv);
 void sim_stun_server_free(sim_stun_server *srv);
 
+/* ------------------------------------------------------------------------------------------ */
+/* TURN server (RFC 8656, UDP relays; clients over UDP and/or TCP), built on firn's codec      */
+
+typedef struct sim_turn_server sim_turn_server;
+
+typedef struct sim_turn_config {
+  size_t size;                    /**< sizeof(sim_turn_config), set by sim_turn_config_default() */
+  char realm[64];                 /**< default "firn.test" */
+  char username[64];              /**< the one account: default "user" */
+  char password[64];              /**< default "pass" (MD5 long-term key, RFC 5389 style) */
+  uint64_t default_lifetime_ns;   /**< allocation lifetime when none/less is asked, default 600 s */
+  uint64_t max_lifetime_ns;       /**< cap on asked lifetimes, default 3600 s */
+  uint64_t permission_lifetime_ns; /**< default 300 s */
+  uint64_t channel_lifetime_ns;   /**< default 600 s */
+  uint64_t nonce_lifetime_ns;     /**< a nonce older than this gets 438 Stale Nonce; 0 = never */
+  size_t max_allocations;         /**< whole server, default 64 (486 beyond) */
+  size_t max_permissions;         /**< per allocation, default 64 (508 beyond) */
+  size_t max_channels;            /**< per allocation, default 64 (508 beyond) */
+  int allocate_error;             /**< non-zero: answer every authenticated Allocate with this
+                                       error code (e.g. 486, 508) to test failure paths */
+} sim_turn_config;
+
+void sim_turn_config_default(sim_turn_config *c);
+
+/** Counters of what the server did. */
+typedef struct sim_turn_stats {
+  uint64_t allocations;     /**< allocations made */
+  uint64_t active;          /**< allocations alive now (expired ones are reaped lazily) */
+  uint64_t refreshes;       /**< successful Refresh requests (including deletions) */
+  uint64_t deallocations;   /**< Refresh with LIFETIME 0, or client TCP connection closed */
+  uint64_t permissions;     /**< CreatePermission requests accepted */
+  uint64_t channel_binds;   /**< ChannelBind requests accepted */
+  uint64_t unauthorized;    /**< 401 answers */
+  uint64_t stale_nonce;     /**< 438 answers */
+  uint64_t errors;          /**< other error answers */
+  uint64_t to_peer;         /**< datagrams relayed to peers (Send or ChannelData) */
+  uint64_t to_client_data;  /**< datagrams relayed to clients as Data indications */
+  uint64_t to_client_channel; /**< datagrams relayed to clients as ChannelData */
+  uint64_t dropped;         /**< peer datagrams without permission, unbound channels, junk */
+} sim_turn_stats;
+
+/**
+ * A TURN server on `h`: listens for clients over UDP at `udp_local` and/or over TCP at
+ * `tcp_local` (either may be NULL, not both). Relayed addresses are UDP on the host's first
+ * interface of the requested family (REQUESTED-ADDRESS-FAMILY, default IPv4) with an
+ * ephemeral port. Long-term credentials: 401 with REALM/NONCE first, 438 on a stale nonce;
+ * responses carry MESSAGE-INTEGRITY (and FINGERPRINT when the request had one).
+ * Not modelled: TLS, ADDITIONAL-ADDRESS-FAMILY, EVEN-PORT/RESERVATION-TOKEN (ignored),
+ * TCP relays (RFC 6062), ALTERNATE-SERVER.
+ */
+int sim_turn_server_new(sim_host *h, const firn_addr *udp_local, const firn_addr *tcp_local,
+                        const sim_turn_config *cfg, sim_turn_server **out);
+void sim_turn_server_stats(const sim_turn_server *srv, sim_turn_stats *out);
+/** Rotate the nonce now (requests with the old one get 438). */
+void sim_turn_server_new_nonce(sim_turn_server *srv);
+void sim_turn_server_free(sim_turn_server *srv);
+
 #ifdef __cplusplus
 }
 #endif
