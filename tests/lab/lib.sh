@@ -206,12 +206,18 @@ lab_preflight() {
 }
 
 # ------------------------------------------------------------------ primitives
-# lab_ns NAME: create namespace firnlab-<pid>-NAME with loopback up, forwarding off.
+# lab_ns NAME: create namespace firnlab-<pid>-NAME with loopback up, forwarding off and
+# IPv6 disabled (set LAB_IPV6=1 to keep it): the rulesets are IPv4-only, and IPv6
+# link-local addresses would otherwise give peers on one segment an unfiltered UDP path.
 lab_ns() {
     lab_init
     local full; full=$(_lab_full "$1")
     ip netns add "$full" || lab_fail "ip netns add $full"
     LAB_NAMESPACES+=("$full")
+    if [ "${LAB_IPV6:-0}" != 1 ]; then
+        ip netns exec "$full" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+            net.ipv6.conf.default.disable_ipv6=1 || lab_fail "disable IPv6 in $full"
+    fi
     ip -n "$full" link set lo up
     ip netns exec "$full" sysctl -qw net.ipv4.ip_forward=0
 }

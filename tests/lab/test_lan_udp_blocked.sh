@@ -12,6 +12,12 @@ A=$LAB_NS_PEER_A B=$LAB_NS_PEER_B IA=$LAB_IP_PEER_A IB=$LAB_IP_PEER_B
 lab_start_echo "$A" "$IA" 5000
 lab_start_echo "$B" "$IB" 5000
 
+# IPv4 only: no IPv6 (link-local) path around the IPv4 rules
+for ns in "$A" "$B"; do
+    v6=$(lab_exec "$ns" ip -6 -o addr show)
+    [ -z "$v6" ] || lab_fail "$ns has IPv6 addresses: $v6"
+done
+lab_pass "peers have no IPv6 addresses (no link-local path around the firewall)"
 lab_expect_blocked "UDP peer_a -> peer_b dropped" "$A" udp-probe --dst "$IB:5000" --timeout 1
 lab_expect_blocked "UDP peer_b -> peer_a dropped" "$B" udp-probe --dst "$IA:5000" --timeout 1
 lab_expect_answer "TCP peer_a -> peer_b passes" "$A" tcp-probe --dst "$IB:5000"
