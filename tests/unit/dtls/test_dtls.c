@@ -96,6 +96,18 @@ static void test_handshake_both_roles(void **state) {
     assert_memory_equal(k0.remote_key, k1.local_key, 32);
     assert_memory_equal(k0.local_salt, k1.remote_salt, 12);
     assert_memory_not_equal(k0.local_key, k0.remote_key, 32);
+    /* and follow RFC 5764 section 4.2 byte for byte: OpenSSL's exporter on the peer's own
+     * SSL object, label "EXTRACTOR-dtls_srtp", no context, 2 * (32 + 12) bytes, laid out
+     * client_key | server_key | client_salt | server_salt */
+    uint8_t raw[88];
+    static const char label[] = "EXTRACTOR-dtls_srtp";
+    assert_int_equal(SSL_export_keying_material(firn_dtls_test_ssl(p.d[1]), raw, sizeof raw, label,
+                                                sizeof label - 1, NULL, 0, 0), 1);
+    const firn_srtp_keys *client = r ? &k1 : &k0, *server = r ? &k0 : &k1;
+    assert_memory_equal(raw, client->local_key, 32);
+    assert_memory_equal(raw + 32, server->local_key, 32);
+    assert_memory_equal(raw + 64, client->local_salt, 12);
+    assert_memory_equal(raw + 76, server->local_salt, 12);
     firn_srtp_keys_wipe(&k0);
     firn_srtp_keys_wipe(&k1);
     media_both_ways(&p);
