@@ -584,10 +584,13 @@ int firn_dtls_handle_expiry(firn_dtls *d, uint64_t now) {
   }
   if (r == 0) {
     /* OpenSSL's own (wall-clock) deadline has not passed yet: `now` runs ahead of the wall
-     * clock. Come back when OpenSSL says it will be due, never sooner than 1 ms. */
+     * clock, or the wall clock was stepped back. Come back when OpenSSL says it will be
+     * due, never sooner than 1 ms and never later than the current RTO. */
     struct timeval tv;
     if (DTLSv1_get_timeout(d->ssl, &tv) == 1) {
       uint64_t left = (uint64_t)tv.tv_sec * FIRN_NS_PER_S + (uint64_t)tv.tv_usec * 1000u;
+      uint64_t cap = (uint64_t)d->cur_rto_us * 1000u;
+      if (left > cap) left = cap;
       if (left < FIRN_NS_PER_MS) left = FIRN_NS_PER_MS;
       d->timer_expiry = now + left;
       firn_log(&d->log, FIRN_LOG_DEBUG, MOD,

@@ -18,8 +18,11 @@
  * When the caller's clock runs with the wall clock (the libuv runtime), both deadlines
  * agree and retransmission happens on the `now` schedule. When `now` runs ahead of the
  * wall clock (a simulation), OpenSSL declines; the layer then reschedules itself at
- * `now` + the wall time OpenSSL still wants, so it never busy-loops, but retransmission
- * waits for real time. The handshake timeout (config.handshake_timeout) is pure `now` time.
+ * `now` + the wall time OpenSSL still wants (at most the current RTO), so it never
+ * busy-loops, but retransmission waits for real time. A wall clock stepped backwards
+ * delays retransmission the same way; one stepped forwards makes OpenSSL retransmit early
+ * (from inside handle_datagram too). The handshake timeout (config.handshake_timeout) is
+ * pure `now` time, so a stuck handshake always ends on the caller's schedule.
  *
  * Threading: one object must not be used from two threads at once; distinct objects are
  * independent. Nothing here includes OpenSSL or libsrtp2 headers.
