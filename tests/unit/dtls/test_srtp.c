@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
@@ -179,9 +180,54 @@ static void test_failing_allocator(void **state) {
   assert_int_equal(f.live, 0);
 }
 
+/* Sessions created and used from several threads at once. Runs first in this process so
+ * the threads race to srtp_init, which runs once under pthread_once. */
+static void *thread_body(void *arg) {
+  long ok = 0;
+  firn_srtp_profile p = all_profiles[(size_t)(uintptr_t)arg % 4];
+  for (int round = 0; round < 20; round++) {
+    /* no cmocka asserts off the main thread: count successes instead */
+    firn_srtp_keys ka, kb;
+    size_t kl, sl;
+    uint8_t m[2 * (FIRN_SRTP_MAX_KEY + FIRN_SRTP_MAX_SALT)];
+    for (size_t i = 0; i < sizeof m; i++) m[i] = (uint8_t)(i + (size_t)round);
+    firn_srtp *a = NULL, *b = NULL;
+    if (firn_srtp_profile_lengths(p, &kl, &sl) != FIRN_OK ||
+        firn_srtp_keys_from_material(&ka, p, FIRN_DTLS_CLIENT, m, 2 * (kl + sl)) != FIRN_OK ||
+        firn_srtp_keys_from_material(&kb, p, FIRN_DTLS_SERVER, m, 2 * (kl + sl)) != FIRN_OK ||
+        firn_srtp_new(&a, NULL, &ka) != FIRN_OK || firn_srtp_new(&b, NULL, &kb) != FIRN_OK) {
+      firn_srtp_free(a);
+      firn_srtp_free(b);
+      continue;
+    }
+    for (uint16_t seq = 0; seq < 50; seq++) {
+      uint8_t pkt[12 + 40 + FIRN_SRTP_MAX_TRAILER];
+      size_t n = build_rtp(pkt, seq, seq, 7, 40, (uint8_t)seq), out, plain;
+      if (firn_srtp_protect_rtp(a, pkt, n, sizeof pkt, &out) == FIRN_OK &&
+          firn_srtp_unprotect_rtp(b, pkt, out, &plain) == FIRN_OK && plain == n && pkt[12] == (uint8_t)seq)
+        ok++;
+    }
+    firn_srtp_free(a);
+    firn_srtp_free(b);
+  }
+  return (void *)(uintptr_t)ok;
+}
+
+static void test_threads(void **state) {
+  (void)state;
+  pthread_t t[8];
+  for (uintptr_t i = 0; i < 8; i++) assert_int_equal(pthread_create(&t[i], NULL, thread_body, (void *)i), 0);
+  for (int i = 0; i < 8; i++) {
+    void *r;
+    assert_int_equal(pthread_join(t[i], &r), 0);
+    assert_int_equal((uintptr_t)r, 20 * 50);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_backend_reported), cmocka_unit_test(test_all_profiles_both_ways),
+      cmocka_unit_test(test_threads), cmocka_unit_test(test_backend_reported),
+      cmocka_unit_test(test_all_profiles_both_ways),
       cmocka_unit_test(test_replay_and_tamper), cmocka_unit_test(test_capacity_rules),
       cmocka_unit_test(test_failing_allocator),
   };
