@@ -389,6 +389,8 @@ static int begin_generation(firn_agent *ag, ice_stream *st) {
   if (!st->in_restart) {
     for (unsigned c = 0; c < st->ncomp; c++) st->comp[c].selected = NULL;
   }
+  for (unsigned c = 0; c < st->ncomp; c++)
+    if (!st->comp[c].selected) st->comp[c].consent_failed = 0; /* a restart may recover */
   return FIRN_OK;
 }
 

@@ -77,6 +77,8 @@ ice_local *firn_ice_find_base(const firn_agent *ag, const firn_addr *local, uint
   return NULL;
 }
 
+static int gather_from(firn_agent *ag, ice_stream *st, ice_local *base, uint64_t now);
+
 static int addr_class(const firn_agent *ag, const firn_local_address *la, int *vpn) {
   *vpn = la->ifname && firn_ice_ifname_is_vpn(la->ifname);
   if (*vpn && ag->s.vpn == FIRN_VPN_DEPRIORITIZE) return CLASS_VPN;
@@ -125,6 +127,16 @@ int firn_ice_add_host(firn_agent *ag, ice_stream *st, unsigned component, const 
     firn_ice_event_candidate(ag, st->id, &l->c);
   }
   firn_ice_pair_local(ag, st, l);
+  /* an address that appears after gathering started gets its srflx candidates too */
+  if (st->gather_started && !ag->s.lite && ag->s.policy == FIRN_ICE_POLICY_ALL &&
+      !firn_addr_is_link_local(&l->c.addr) && ag->nservers) {
+    int rc = gather_from(ag, st, l, ag->now);
+    if (rc < 0) ICE_LOG(ag, FIRN_LOG_WARN, "stream %u: gathering: %s", st->id, firn_strerror(rc));
+    if (st->gather_done) {
+      /* already reported end-of-candidates: more candidates may still trickle */
+      ICE_LOG(ag, FIRN_LOG_DEBUG, "stream %u: new local address after gathering finished", st->id);
+    }
+  }
   return FIRN_OK;
 }
 

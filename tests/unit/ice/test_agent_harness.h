@@ -53,6 +53,8 @@ typedef struct h_node {
   int selected;
   firn_candidate sel_local, sel_remote;
   unsigned data_rx;
+  unsigned last_stream, last_comp;
+  int destroy_on_data;
   uint8_t last_data[256];
   size_t last_len;
   int gathering_done;
@@ -115,9 +117,15 @@ static inline void h_on_selected(void *user, unsigned stream, unsigned comp, con
 }
 static inline void h_on_data(void *user, unsigned stream, unsigned comp, const uint8_t *data, size_t len,
                              const firn_path *path, uint64_t now) {
-  (void)stream; (void)comp; (void)path; (void)now;
+  (void)path; (void)now;
   h_node *n = user;
   n->data_rx++;
+  n->last_stream = stream;
+  n->last_comp = comp;
+  if (n->destroy_on_data && !n->destroyed) {
+    firn_agent_destroy(n->ag);
+    n->destroyed = 1;
+  }
   n->last_len = len < sizeof n->last_data ? len : sizeof n->last_data;
   memcpy(n->last_data, data, n->last_len);
 }
@@ -208,7 +216,7 @@ static inline void h_signal(h_world *w, int from, int to, int cands) {
 
 static inline h_node *h_node_at(h_world *w, const firn_addr *a) {
   for (int i = 0; i < 2; i++)
-    if (firn_addr_equal(&w->n[i].addr, a)) return &w->n[i];
+    if (firn_addr_equal_ip(&w->n[i].addr, a)) return &w->n[i];
   return NULL;
 }
 
@@ -240,7 +248,7 @@ static inline void h_flush(h_world *w) {
       firn_ssize len = firn_agent_poll_transmit(n->ag, w->now, buf, sizeof buf, &path);
       if (len == FIRN_ERR_WOULDBLOCK) break;
       assert_true(len > 0);
-      assert_true(firn_addr_equal(&path.local, &n->addr));
+      assert_true(firn_addr_equal_ip(&path.local, &n->addr));
       h_queue(w, i, &path, buf, (size_t)len);
     }
   }
