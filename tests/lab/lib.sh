@@ -287,8 +287,9 @@ lab_ipt() {
 _lab_chains() {
     local ns=$1
     lab_ipt "$ns" -L LAB-FW -n >/dev/null 2>&1 && return 0
-    lab_ipt "$ns" -N LAB-FW && lab_ipt "$ns" -N LAB-NAT \
+    lab_ipt "$ns" -N LAB-FW && lab_ipt "$ns" -N LAB-NAT && lab_ipt "$ns" -N LAB-NATIN \
         && lab_ipt "$ns" -A FORWARD -j LAB-FW && lab_ipt "$ns" -A FORWARD -j LAB-NAT \
+        && lab_ipt "$ns" -A INPUT -j LAB-NATIN \
         || lab_fail "iptables chains in $ns"
 }
 
@@ -300,7 +301,12 @@ _lab_chains() {
 #   MODE symmetric: MASQUERADE --random-fully: a random external port per connection
 #                   (5-tuple), i.e. address-and-port-dependent mapping.
 # Filtering is stateful in both modes: from OUT_IF to IN_IF only replies (conntrack
-# ESTABLISHED,RELATED) pass, so unsolicited inbound packets are dropped.
+# ESTABLISHED,RELATED) pass, so unsolicited inbound packets are dropped. New inbound
+# connections to the router itself on OUT_IF are dropped in INPUT as well, which also keeps
+# eim a true EIM NAT for hole punching: otherwise a peer's punch packet that arrives before
+# our own outbound packet would leave a confirmed conntrack entry for the router's port,
+# and our outbound flow would then be SNATed to a different port (the Linux conntrack
+# clash), so simultaneous punching through two eim NATs would fail.
 lab_nat() {
     local ns=$1 in_if=$2 out_if=$3 mode=$4 extra=()
     case "$mode" in
@@ -312,10 +318,12 @@ lab_nat() {
     _lab_chains "$ns"
     lab_ipt "$ns" -t nat -F POSTROUTING
     lab_ipt "$ns" -F LAB-NAT
+    lab_ipt "$ns" -F LAB-NATIN
     lab_ipt "$ns" -t nat -A POSTROUTING -o "$out_if" -j MASQUERADE "${extra[@]}" \
         || lab_fail "MASQUERADE in $ns"
     lab_ipt "$ns" -A LAB-NAT -i "$out_if" -o "$in_if" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
     lab_ipt "$ns" -A LAB-NAT -i "$out_if" -o "$in_if" -j DROP
+    lab_ipt "$ns" -A LAB-NATIN -i "$out_if" -m conntrack --ctstate NEW -j DROP
 }
 
 # lab_firewall NS RULESET...: replace the firewall of NS with the given rulesets (applied
@@ -564,6 +572,65 @@ lab_call_pair() {
 lab_call_pair_remote() {
     local json="LAB_CALL_JSON_$1"
     echo "${!json}" | lab_json 'd["selected_pair"].split(" <-> ")[1].split()[0]'
+}
+
+# lab_turn_args TRANSPORT: netprobe turn-* options for the running coturn over TRANSPORT
+# (udp|tcp|tls), one per line (read them with mapfile).
+lab_turn_args() {
+    local port=$LAB_TURN_PORT
+    [ "$1" = tls ] && port=$LAB_TURN_TLS_PORT
+    printf '%s\n' --transport "$1" --dst "$LAB_TURN_ADDR:$port" --user "$LAB_TURN_USER" \
+        --pass "$LAB_TURN_PASS" --realm "$LAB_TURN_REALM"
+    [ "$1" = tls ] && printf '%s\n' --ca "$LAB_TURN_CA" --server-name "$LAB_TURN_SERVER_NAME"
+    return 0
+}
+
+# lab_start_turn_echo NS TRANSPORT: a TURN client in NS (netprobe turn-echo) that
+# allocates on the running coturn over TRANSPORT, permits $LAB_TURN_ADDR (where the other
+# allocations live) and echoes whatever reaches its relayed address. Polls its output
+# until the allocation is made; sets LAB_TURN_ECHO_RELAYED (ip:port) and LAB_TURN_ECHO_PID.
+lab_start_turn_echo() {
+    local ns=$1 tr=$2 f args i
+    mapfile -t args < <(lab_turn_args "$tr")
+    f="$LAB_DIR/turn-echo-$RANDOM.out"
+    lab_bg "$ns" "$LAB_PY" "$LAB_NETPROBE" turn-echo "${args[@]}" --peer-ip "$LAB_TURN_ADDR" \
+        >"$f" 2>&1
+    LAB_TURN_ECHO_PID=$LAB_BG_PID
+    for i in $(seq 200); do
+        grep -q '"relayed"' "$f" 2>/dev/null && break
+        kill -0 "$LAB_TURN_ECHO_PID" 2>/dev/null || lab_fail "turn-echo in $ns over $tr exited: $(cat "$f")"
+        sleep 0.05
+    done
+    LAB_TURN_ECHO_RELAYED=$(grep '"relayed"' "$f" | lab_json 'd["relayed"]') \
+        || lab_fail "turn-echo in $ns over $tr made no allocation: $(cat "$f")"
+}
+
+# lab_expect_turn_relay DESC NS TRANSPORT: a TURN client in NS allocates over TRANSPORT,
+# sends to the relayed address of the last lab_start_turn_echo, and must get its bytes
+# back through both allocations (peer -> coturn -> other peer -> coturn -> peer).
+lab_expect_turn_relay() {
+    local desc=$1 ns=$2 tr=$3 args
+    mapfile -t args < <(lab_turn_args "$tr")
+    lab_expect_answer "$desc" "$ns" turn-send "${args[@]}" --peer "$LAB_TURN_ECHO_RELAYED"
+}
+
+# lab_punch NS_A NS_B STUN_ADDR:PORT [TIMEOUT_S=2]: both peers try UDP hole punching
+# at once (netprobe punch: srflx from STUN, exchanged through files, then send to each
+# other for up to TIMEOUT_S). Returns 0 if both got through, 1 otherwise; each side's JSON
+# in LAB_PUNCH_A / LAB_PUNCH_B.
+lab_punch() {
+    local d="$LAB_DIR/punch$RANDOM" pa pb ra=0 rb=0 t=${4:-2}
+    mkdir -p "$d"
+    lab_exec "$1" "$LAB_PY" "$LAB_NETPROBE" punch --stun "$3" --me "$d/a" --peer-file "$d/b" \
+        --timeout "$t" >"$d/a.json" 2>&1 & pa=$!
+    lab_exec "$2" "$LAB_PY" "$LAB_NETPROBE" punch --stun "$3" --me "$d/b" --peer-file "$d/a" \
+        --timeout "$t" >"$d/b.json" 2>&1 & pb=$!
+    wait "$pa" || ra=$?
+    wait "$pb" || rb=$?
+    LAB_PUNCH_A=$(cat "$d/a.json"); LAB_PUNCH_B=$(cat "$d/b.json")
+    lab_log "punch: A rc=$ra $LAB_PUNCH_A"
+    lab_log "punch: B rc=$rb $LAB_PUNCH_B"
+    [ $ra = 0 ] && [ $rb = 0 ]
 }
 
 # lab_print_env: print every exported LAB_* variable as KEY=VALUE (for logs and for tools

@@ -4,8 +4,10 @@
 #   two different external ports (address-and-port-dependent mapping), on the NAT's
 #   public address, for both peers;
 # - coturn in the cloud answers STUN over UDP and TCP from behind that NAT;
-# - control: switching the same NAT to plain MASQUERADE (eim) gives one external port for
-#   both destinations, and switching back gives different ports again.
+# - UDP hole punching between the peers fails, while a TURN/UDP relay path (two
+#   allocations on coturn, data there and back) works;
+# - control: switching the NATs to plain MASQUERADE (eim) gives one external port for
+#   both destinations and hole punching succeeds; switching back gives different ports.
 . "$(dirname "$0")/lib.sh"
 lab_skip_unless_root
 lab_init
@@ -52,9 +54,27 @@ lab_expect_eq "srflx address of peer_b is NAT B's public address" \
 lab_expect_refused "peer_b's private address is unreachable from the cloud" "unreachable" \
     "$LAB_NS_CLOUD" udp-probe --dst "$LAB_IP_PEER_B:4000" --timeout 1
 
-# Control: the same NAT in eim mode maps both flows to one port; then back to symmetric.
+# Scenario (3)'s premise: direct UDP between the peers cannot be punched (2 s of both
+# sides sending to each other's srflx address), but a relay connects them.
+if lab_punch "$LAB_NS_PEER_A" "$LAB_NS_PEER_B" "$C:$LAB_TURN_PORT" 2; then
+    lab_fail "hole punching through two symmetric NATs succeeded: $LAB_PUNCH_A"
+fi
+lab_pass "hole punching through two symmetric NATs fails (2 s, both sides sending)"
+lab_start_turn_echo "$LAB_NS_PEER_B" udp
+lab_expect_turn_relay "TURN/UDP relay: peer_a -> coturn -> peer_b's allocation -> back" \
+    "$LAB_NS_PEER_A" udp
+lab_expect_eq "peer_a's TURN client was seen from NAT A" \
+    "$(echo "$LAB_OUT" | lab_json 'd["mapped"].rsplit(":",1)[0]')" "$LAB_IP_NAT_A"
+
+# Control: the same NATs in eim mode map both flows to one port and let hole punching
+# through; then back to symmetric.
 lab_nat "$LAB_NS_NAT_A" lan wan eim
+lab_nat "$LAB_NS_NAT_B" lan wan eim
 check_eim "$LAB_NS_PEER_A" "$LAB_IP_NAT_A"
+lab_punch "$LAB_NS_PEER_A" "$LAB_NS_PEER_B" "$C:$LAB_TURN_PORT" 2 \
+    || lab_fail "control: hole punching through two eim NATs failed: $LAB_PUNCH_A / $LAB_PUNCH_B"
+lab_pass "control: hole punching through two eim NATs works"
 lab_nat "$LAB_NS_NAT_A" lan wan symmetric
+lab_nat "$LAB_NS_NAT_B" lan wan symmetric
 check_symmetric "$LAB_NS_PEER_A" "$LAB_IP_NAT_A"
 echo "PASS: lab_symmetric_nat"

@@ -2,8 +2,9 @@
 # lab_udp_blocked_turn: topo_udp_blocked_turn has the properties issue 4 scenario (1)
 # relies on: from behind either NAT, every UDP packet is dropped (echo server and coturn's
 # UDP port alike), TCP passes only to coturn's TCP/TLS ports, and through those coturn
-# answers STUN (TCP, and TLS with the generated certificate verified) and asks for
-# credentials on Allocate. Control: with the firewall off the very same UDP probes are
+# answers STUN (TCP, and TLS with the generated certificate verified), asks for
+# credentials on Allocate, and relays data between the two peers' TCP/TLS allocations
+# (TURN/UDP Allocate gets no answer). Control: with the firewall off the very same UDP probes are
 # answered; with it back on they are dropped again.
 . "$(dirname "$0")/lib.sh"
 lab_skip_unless_root
@@ -35,6 +36,15 @@ lab_expect_eq "peer_b reaches coturn from NAT B's public address" \
 lab_expect_answer "unauthenticated Allocate over TLS gets 401" \
     "$A" stun --transport tls --method allocate --dst "$C:$LAB_TURN_TLS_PORT" --ca "$LAB_TURN_CA" --server-name "$LAB_TURN_SERVER_NAME"
 lab_expect_eq "401 carries coturn's realm" "$(echo "$LAB_OUT" | lab_json 'd.get("realm")')" "$LAB_TURN_REALM"
+
+# Scenario (1)'s premise: a TURN relay over TCP/TLS connects the two peers, over UDP
+# nothing gets through.
+lab_start_turn_echo "$B" tcp
+lab_expect_turn_relay "TURN/TLS (peer_a) <-> TURN/TCP (peer_b): data relayed there and back" "$A" tls
+lab_expect_turn_relay "TURN/TCP (peer_a) <-> TURN/TCP (peer_b): data relayed there and back" "$A" tcp
+mapfile -t targs < <(lab_turn_args udp)
+lab_expect_blocked "TURN/UDP Allocate from peer_a gets no answer" \
+    "$A" turn-send "${targs[@]}" --peer "$LAB_TURN_ECHO_RELAYED" --timeout 1
 
 # Control: same probes with NAT A's firewall off are answered, so the silence above was the
 # firewall, not a broken path; then the firewall goes back on and UDP is dropped again.
