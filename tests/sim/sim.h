@@ -308,9 +308,11 @@ void sim_udp_close(sim_udp *u);
  * firewall rules), keep FIFO order per link, and are not subject to random loss, duplication
  * or reordering (TCP hides those; they would only add delay). What a sender writes within one
  * event is sent as segments of random sizes (1..tcp_max_chunk, seeded) after the callback
- * returns, so the receiver sees arbitrary splits and coalesced writes. Not modelled: flow
- * control, simultaneous open, half-close (after FIN nothing more is sent or delivered),
- * retransmission (a segment the network cannot deliver resets the sender after tcp_abort_ns).
+ * returns, so the receiver sees arbitrary splits and coalesced writes. A SYN is retransmitted
+ * after 1, 2, 4, ... s until tcp_connect_timeout_ns. Simultaneous open (both ends connect to
+ * each other, ICE-TCP S-O) establishes both. Not modelled: flow control, half-close (after FIN
+ * nothing more is sent or delivered), data retransmission (a segment the network cannot
+ * deliver resets the sender after tcp_abort_ns).
  */
 
 typedef struct sim_tcp_callbacks {

@@ -105,7 +105,9 @@ struct sim_tcp {
   uint8_t *buf;
   size_t buf_len, buf_cap;
   sim_tcp_event flush;
-  sim_tcp_event timer; /* connect timeout, then abort */
+  sim_tcp_event timer; /* SYN retransmission and connect timeout, then abort */
+  uint64_t syn_deadline; /* connect gives up at this time */
+  uint64_t syn_rto;      /* next SYN retransmission interval (1 s, doubling) */
   struct sim_tcp *prev, *next;
 };
 

@@ -161,7 +161,10 @@ int sim_tcp_connect(sim_host *h, const firn_addr *local, const firn_addr *remote
   if (!c) return FIRN_ERR_NOMEM;
   if (cbs) c->cb = *cbs;
   c->user = user;
-  if (sim_schedule(s, &c->timer.ev, s->now + s->set.tcp_connect_timeout_ns) < 0) {
+  c->syn_deadline = s->now + s->set.tcp_connect_timeout_ns;
+  c->syn_rto = FIRN_NS_PER_S;
+  uint64_t first = s->now + c->syn_rto;
+  if (sim_schedule(s, &c->timer.ev, first < c->syn_deadline ? first : c->syn_deadline) < 0) {
     conn_free(c);
     return FIRN_ERR_NOMEM;
   }
@@ -237,6 +240,14 @@ void sim_tcp_on_event(sim_net *s, sim_event *ev) {
     return;
   }
   /* SIM_EV_TCP_TIMER */
+  if (c->state == SIM_TCP_SYN_SENT && s->now < c->syn_deadline) {
+    /* Retransmit the SYN (1 s, 2 s, 4 s, ... as stacks do), until the deadline. */
+    segment_send(c->host, &c->local, &c->remote, SIM_TCP_SYN, c->id, NULL, 0);
+    c->syn_rto *= 2;
+    uint64_t next = s->now + c->syn_rto;
+    sim_schedule(s, &c->timer.ev, next < c->syn_deadline ? next : c->syn_deadline);
+    return;
+  }
   if (c->state == SIM_TCP_SYN_SENT) {
     conn_closed(c);
     if (sim_tracing(s)) {
@@ -314,7 +325,26 @@ void sim_tcp_receive(sim_net *s, sim_host *h, sim_iface *iface, sim_pkt *p) {
     return;
   }
   switch (p->tcp_kind) {
+  case SIM_TCP_SYN:
+    if (c->state == SIM_TCP_CLOSED) break;
+    /* A retransmitted SYN whose SYN-ACK was lost, or a simultaneous open (both sides sent a
+     * SYN for the same 4-tuple, as ICE-TCP S-O candidates do): answer with SYN-ACK. */
+    s->stats.delivered++;
+    sim_pkt_trace(s, c->state == SIM_TCP_SYN_SENT ? "simopen" : "resyn", p, NULL);
+    sim_pkt_free(s, p);
+    segment_send(h, &c->local, &c->remote, SIM_TCP_SYNACK, c->id, NULL, 0);
+    if (c->state == SIM_TCP_SYN_SENT) {
+      sim_unschedule(s, &c->timer.ev);
+      c->state = SIM_TCP_ESTABLISHED;
+      schedule_flush(c);
+      if (c->cb.on_connect) c->cb.on_connect(c->user, c, 0, s->now);
+    }
+    return;
   case SIM_TCP_SYNACK:
+    if (c->state == SIM_TCP_ESTABLISHED) { /* the other half of a simultaneous open */
+      sim_pkt_free(s, p);
+      return;
+    }
     if (c->state != SIM_TCP_SYN_SENT) break;
     s->stats.delivered++;
     sim_pkt_trace(s, "connect", p, NULL);

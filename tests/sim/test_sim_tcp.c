@@ -268,7 +268,8 @@ static void test_tcp_firewall(void **state) {
       SIM_ASSERT_EQ(n.s, n.pa.connect_at, 0);
       SIM_ASSERT_EQ(n.s, rec->total, 0);
     }
-    SIM_ASSERT_EQ(n.s, st.drop_firewall, 1);
+    /* The SYN at 0 s and its retransmissions at 1, 3 and 7 s; or the one datagram. */
+    SIM_ASSERT_EQ(n.s, st.drop_firewall, block_tcp ? 4 : 1);
     test_free(rec);
     net2_free(&n);
   }
@@ -348,7 +349,7 @@ static void test_tcp_through_nat(void **state) {
   SIM_ASSERT(s, pin.c == NULL);
   sim_stats st;
   sim_get_stats(s, &st);
-  SIM_ASSERT_EQ(s, st.drop_nat_mapping, 1);
+  SIM_ASSERT_EQ(s, st.drop_nat_mapping, 4); /* SYN at 0, 1, 3, 7 s */
   /* A second connection from the same inside port (ICE-TCP style: the listener's port) works. */
   peer pc2 = {0};
   assert_int_equal(sim_tcp_connect(c, &c_listen, &srv_addr, &peer_cbs, &pc2, &pc2.c), FIRN_OK);
@@ -376,6 +377,83 @@ static void test_tcp_cut_resets_sender(void **state) {
   SIM_ASSERT_EQ(n.s, n.pb.rx_len, 0);
   SIM_ASSERT_EQ(n.s, n.pb.closed, 0); /* the receiver just hears nothing */
   net2_free(&n);
+}
+
+/* SYN retransmission: a path that comes back during the connect lets it succeed. */
+static void restore(void *user, uint64_t now) {
+  (void)now;
+  sim_iface_set_down(user, 0);
+}
+
+static void test_tcp_syn_retransmission(void **state) {
+  (void)state;
+  net2 n;
+  net2_setup(&n, 5);
+  sim_iface_set_down(n.ib, 1);
+  assert_int_equal(sim_at(n.s, 2500 * MS, restore, n.ib), FIRN_OK);
+  assert_int_equal(sim_tcp_connect(n.a, &n.a_any, &n.b_srv, &peer_cbs, &n.pa, &n.pa.c), FIRN_OK);
+  sim_run_until(n.s, connected, &n.pa, FIRN_TIME_NEVER);
+  SIM_ASSERT_EQ(n.s, n.pa.connect_status, 0);
+  SIM_ASSERT_EQ(n.s, n.pa.connect_at, 3 * SEC); /* SYNs at 0 and 1 s lost, the one at 3 s not */
+  sim_stats st;
+  sim_get_stats(n.s, &st);
+  SIM_ASSERT_EQ(n.s, st.drop_down, 2);
+  net2_free(&n);
+}
+
+/* Simultaneous open through two NATs (ICE-TCP S-O): both ends connect to each other's
+ * external address from the port they expose; the crossing SYNs open both sides. With B
+ * late, A's first SYN dies at B's NAT, and B's SYN through A's open mapping completes it. */
+static void test_tcp_simultaneous_open(void **state) {
+  (void)state;
+  for (int b_late = 0; b_late <= 1; b_late++) {
+    sim_net *s;
+    assert_int_equal(sim_new(&s, NULL), FIRN_OK);
+    sim_segment *la, *lb, *wan;
+    assert_int_equal(sim_segment_new(s, "lanA", &la), FIRN_OK);
+    assert_int_equal(sim_segment_new(s, "lanB", &lb), FIRN_OK);
+    assert_int_equal(sim_segment_new(s, "wan", &wan), FIRN_OK);
+    sim_nat_config cfg;
+    sim_nat_config_default(&cfg);
+    cfg.filtering = SIM_NAT_APD; /* port-restricted: only what was sent to gets in */
+    sim_nat *na, *nb;
+    assert_int_equal(sim_nat_new(s, "natA", &cfg, la, "10.0.0.1", wan, "198.51.100.1", &na), FIRN_OK);
+    assert_int_equal(sim_nat_new(s, "natB", &cfg, lb, "10.0.0.1", wan, "198.51.100.2", &nb), FIRN_OK);
+    sim_host *a, *b;
+    assert_int_equal(sim_host_new(s, "A", &a), FIRN_OK);
+    assert_int_equal(sim_host_new(s, "B", &b), FIRN_OK);
+    assert_int_equal(sim_host_add_iface(a, la, "10.0.0.2", NULL), FIRN_OK);
+    assert_int_equal(sim_host_add_iface(b, lb, "10.0.0.2", NULL), FIRN_OK);
+    sim_link wire;
+    sim_link_default(&wire);
+    wire.delay_ns = 10 * MS;
+    sim_iface_set_link(sim_nat_outside(na), SIM_BOTH, &wire);
+    sim_iface_set_link(sim_nat_outside(nb), SIM_BOTH, &wire);
+    firn_addr local = sim_addr("10.0.0.2:9000");
+    firn_addr a_ext = sim_addr("198.51.100.1:9000"), b_ext = sim_addr("198.51.100.2:9000");
+    peer pa = {0}, pb = {0};
+    assert_int_equal(sim_tcp_connect(a, &local, &b_ext, &peer_cbs, &pa, &pa.c), FIRN_OK);
+    if (b_late) sim_run_for(s, 500 * MS);
+    assert_int_equal(sim_tcp_connect(b, &local, &a_ext, &peer_cbs, &pb, &pb.c), FIRN_OK);
+    assert_int_equal(sim_tcp_send(pa.c, "from A", 6), FIRN_OK);
+    assert_int_equal(sim_tcp_send(pb.c, "from B", 6), FIRN_OK);
+    sim_run_until(s, NULL, NULL, 5 * SEC);
+    SIM_ASSERT(s, pa.connected && pb.connected);
+    SIM_ASSERT_EQ(s, pa.connect_status, 0);
+    SIM_ASSERT_EQ(s, pb.connect_status, 0);
+    SIM_ASSERT(s, pa.rx_len == 6 && memcmp(pa.rx, "from B", 6) == 0);
+    SIM_ASSERT(s, pb.rx_len == 6 && memcmp(pb.rx, "from A", 6) == 0);
+    if (b_late) SIM_ASSERT_EQ(s, pa.connect_at, 500 * MS + 20 * MS); /* B's SYN arrives */
+    else SIM_ASSERT_EQ(s, pa.connect_at, 20 * MS);
+    sim_stats st;
+    sim_get_stats(s, &st);
+    SIM_ASSERT_EQ(s, st.drop_nat_mapping, b_late ? 1 : 0); /* B's NAT had no mapping yet */
+    SIM_ASSERT_EQ(s, st.drop_nat_filter, 0);
+    SIM_ASSERT_EQ(s, st.tcp_refused, 0);
+    sim_free(s);
+    peer_reset(&pa);
+    peer_reset(&pb);
+  }
 }
 
 /* Bounds: the send buffer; bad arguments; port conflicts. */
@@ -419,6 +497,8 @@ int main(void) {
       cmocka_unit_test(test_tcp_close_and_abort),
       cmocka_unit_test(test_tcp_through_nat),
       cmocka_unit_test(test_tcp_cut_resets_sender),
+      cmocka_unit_test(test_tcp_syn_retransmission),
+      cmocka_unit_test(test_tcp_simultaneous_open),
       cmocka_unit_test(test_tcp_bounds),
   };
   return cmocka_run_group_tests_name("sim_tcp", tests, NULL, NULL);
