@@ -155,7 +155,9 @@ int sim_tcp_connect(sim_host *h, const firn_addr *local, const firn_addr *remote
   /* A listener may share the port (ICE-TCP active and passive on one port); the 4-tuple
    * must be unique. */
   for (sim_tcp *c = h->conns; c; c = c->next)
-    if (firn_addr_equal(&c->local, &a) && firn_addr_equal(&c->remote, remote)) return FIRN_ERR_STATE;
+    if (c->state != SIM_TCP_CLOSED && firn_addr_equal(&c->local, &a) &&
+        firn_addr_equal(&c->remote, remote))
+      return FIRN_ERR_STATE;
   sim_net *s = h->s;
   sim_tcp *c = conn_new(h, &a, remote, SIM_TCP_SYN_SENT);
   if (!c) return FIRN_ERR_NOMEM;
@@ -290,6 +292,8 @@ void sim_tcp_receive(sim_net *s, sim_host *h, sim_iface *iface, sim_pkt *p) {
   (void)iface;
   sim_tcp *c = NULL;
   for (sim_tcp *x = h->conns; x; x = x->next) {
+    /* A closed handle the test has not freed yet is no connection any more. */
+    if (x->state == SIM_TCP_CLOSED) continue;
     if (firn_addr_equal(&x->local, &p->dst) && firn_addr_equal(&x->remote, &p->src)) {
       c = x;
       break;
@@ -326,7 +330,6 @@ void sim_tcp_receive(sim_net *s, sim_host *h, sim_iface *iface, sim_pkt *p) {
   }
   switch (p->tcp_kind) {
   case SIM_TCP_SYN:
-    if (c->state == SIM_TCP_CLOSED) break;
     /* A retransmitted SYN whose SYN-ACK was lost, or a simultaneous open (both sides sent a
      * SYN for the same 4-tuple, as ICE-TCP S-O candidates do): answer with SYN-ACK. */
     s->stats.delivered++;
@@ -364,7 +367,6 @@ void sim_tcp_receive(sim_net *s, sim_host *h, sim_iface *iface, sim_pkt *p) {
   case SIM_TCP_FIN:
   case SIM_TCP_RST: {
     int was = c->state;
-    if (was == SIM_TCP_CLOSED) break;
     s->stats.delivered++;
     sim_pkt_trace(s, "recv", p, NULL);
     bool rst = p->tcp_kind == SIM_TCP_RST;

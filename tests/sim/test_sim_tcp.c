@@ -305,9 +305,16 @@ static void test_tcp_close_and_abort(void **state) {
   sim_run_until(n.s, NULL, NULL, FIRN_TIME_NEVER);
   SIM_ASSERT_EQ(n.s, n.pa.closed, 1);
   SIM_ASSERT_EQ(n.s, n.pa.close_reason, SIM_ERR_RESET);
-  /* Data to a connection that no longer exists is answered with RST (no callbacks left). */
   SIM_ASSERT_EQ(n.s, sim_tcp_send(n.pa.c, "x", 1), FIRN_ERR_CLOSED);
-  sim_tcp_close(n.pa.c);
+  /* The reset handle is still held; a new connection on the same 4-tuple is a new one. */
+  firn_addr same_local = *sim_tcp_local(n.pa.c);
+  sim_tcp *old = n.pa.c;
+  memset(&n.pa, 0, sizeof n.pa);
+  assert_int_equal(sim_tcp_connect(n.a, &same_local, &n.b_srv, &peer_cbs, &n.pa, &n.pa.c), FIRN_OK);
+  sim_run_until(n.s, connected, &n.pa, FIRN_TIME_NEVER);
+  SIM_ASSERT_EQ(n.s, n.pa.connect_status, 0);
+  SIM_ASSERT(n.s, n.pb.c != NULL && sim_tcp_is_open(n.pb.c));
+  sim_tcp_close(old);
   net2_free(&n);
 }
 
