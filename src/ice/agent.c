@@ -737,11 +737,14 @@ int firn_agent_handle_expiry(firn_agent *ag, uint64_t now) {
 /* ------------------------------------------------------------------------------------------ */
 /* Datagrams and data                                                                          */
 
+/* The pair application data arrived on, if it may deliver data: validated by our check,
+ * by an authenticated check from the peer on that 5-tuple, or the old selected pair during
+ * a restart (the same 5-tuple can have both an old and a new pair). */
 static ice_pair *find_data_pair(const ice_stream *st, const ice_local *base, const firn_path *path) {
   for (unsigned i = 0; i < st->npairs; i++) {
     ice_pair *p = st->pairs[i];
     if (p->local == base && p->remote->c.transport == path->transport &&
-        firn_addr_equal(&p->remote->c.addr, &path->remote))
+        firn_addr_equal(&p->remote->c.addr, &path->remote) && (p->valid || p->auth_rx || p->legacy))
       return p;
   }
   return NULL;
@@ -771,7 +774,7 @@ int firn_agent_handle_datagram(firn_agent *ag, const firn_path *path, const uint
   } else {
     ice_pair *p = find_data_pair(st, base, path);
     unsigned comp = base->c.component;
-    if (p && (p->valid || p->auth_rx || p->legacy) && !st->comp[comp - 1].consent_failed &&
+    if (p && !st->comp[comp - 1].consent_failed &&
         ag->s.policy != FIRN_ICE_POLICY_RELAY) {
       p->bytes_received += len;
       p->packets_received++;

@@ -42,6 +42,7 @@
 #define ICE_UFRAG_LEN 8          /* generated: 48 bits of entropy */
 #define ICE_PWD_LEN 24           /* generated: 144 bits */
 #define ICE_CHECK_RC 7           /* transmissions per check */
+#define ICE_CHECK_RETRIES 2      /* extra rounds for a pair the peer has shown to work */
 #define ICE_RTO_MIN (500 * FIRN_NS_PER_MS)
 #define ICE_RTO_MAX (1600 * FIRN_NS_PER_MS)
 #define ICE_CONSENT_RTO (500 * FIRN_NS_PER_MS)
@@ -99,6 +100,7 @@ typedef struct ice_pair {
   uint8_t auth_rx;          /* an authenticated check arrived on this 5-tuple */
   uint8_t triggered;        /* in the triggered-check queue */
   uint8_t legacy;           /* old selected pair kept across an ICE restart */
+  uint8_t retries;          /* extra check rounds after a timeout (see conncheck.c) */
   ice_txn txn;              /* current check transaction */
   ice_txn prev;             /* previous one, still answerable after a triggered re-check */
   ice_txn consent;          /* consent / keepalive request */

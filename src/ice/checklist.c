@@ -313,6 +313,7 @@ static const ice_pair *best_valid(const ice_stream *st, unsigned component) {
 
 uint64_t firn_ice_nomination_deadline(const firn_agent *ag, const ice_stream *st, unsigned component) {
   if (ag->role != FIRN_ICE_CONTROLLING || ag->s.lite || ag->closed) return FIRN_TIME_NEVER;
+  if (!firn_ice_stream_can_check(ag, st)) return FIRN_TIME_NEVER;
   const ice_component *cp = &st->comp[component - 1];
   if (!cp->first_valid || nomination_pending(st, component)) return FIRN_TIME_NEVER;
   const ice_pair *best = best_valid(st, component);

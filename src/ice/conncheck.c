@@ -128,6 +128,16 @@ void firn_ice_check_timers(firn_agent *ag, ice_stream *st, uint64_t now) {
         p->txn.active = 0;
         p->prev.active = 0;
         p->nominate = 0;
+      } else if (p->state != PAIR_SUCCEEDED && p->auth_rx && p->retries < ICE_CHECK_RETRIES &&
+                 firn_ice_stream_can_check(ag, st)) {
+        /* Our requests or their answers got lost, but the peer's authenticated checks do
+         * arrive on this 5-tuple (it may already use the pair): one more round rather
+         * than failing a path that works (heavy loss). */
+        p->retries++;
+        p->txn.active = 0;
+        p->prev.active = 0;
+        p->state = PAIR_WAITING;
+        (void)firn_ice_trigger(ag, st, p);
       } else if (p->state != PAIR_SUCCEEDED) {
         pair_failed(ag, st, p);
       } else {

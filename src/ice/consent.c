@@ -61,6 +61,7 @@ static int send_consent(firn_agent *ag, ice_stream *st, ice_pair *p, uint64_t no
 
 static void send_keepalive(firn_agent *ag, ice_pair *p, uint64_t now) {
   uint8_t tid[FIRN_STUN_TID_SIZE];
+  p->last_tx = now;
   if (firn_ice_new_tid(ag, tid) < 0) return;
   uint8_t buf[64];
   firn_stun_builder b;
@@ -68,8 +69,8 @@ static void send_keepalive(firn_agent *ag, ice_pair *p, uint64_t now) {
   firn_stun_add_fingerprint(&b);
   firn_ssize n = firn_stun_builder_finish(&b);
   if (n < 0) return;
-  if (firn_ice_send(ag, &p->local->c.addr, &p->remote->c.addr, p->remote->c.transport, buf, (size_t)n) == 0)
-    p->last_tx = now;
+  (void)firn_ice_send(ag, &p->local->c.addr, &p->remote->c.addr, p->remote->c.transport, buf, (size_t)n);
+  p->last_tx = now; /* also when it could not be queued: the next one is due in Tr */
 }
 
 void firn_ice_consent_timers(firn_agent *ag, ice_stream *st, uint64_t now) {

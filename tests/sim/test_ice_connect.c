@@ -92,6 +92,29 @@ static void test_ice_loss_30(void **state) {
   }
 }
 
+/* 30 % loss between A (behind a NAT) and a public peer, over more seeds. Unlike the
+ * two-NAT case above (where a srflx gathering that loses all its tries leaves no path
+ * through B's address-dependent filter without TURN), this path always exists: A's mapping
+ * is learned as srflx or, when gathering lost, as peer-reflexive. */
+static void test_ice_loss_30_public_peer(void **state) {
+  (void)state;
+  for (uint64_t seed = 400; seed < 420; seed++) {
+    world w;
+    world_new(&w, seed, NULL, NULL);
+    set_loss(sim_host_iface(w.a, 0), 30);
+    peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, "203.0.113.1:3478", 1);
+    peer_start(&w.pb, w.s, w.p, "P", "203.0.113.50:7000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+    SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 20 * SEC));
+    SIM_ASSERT(w.s, w.pa.sel_l.type == FIRN_CAND_SRFLX || w.pa.sel_l.type == FIRN_CAND_PRFLX);
+    SIM_ASSERT_EQ(w.s, w.pa.sel_r.type, FIRN_CAND_HOST);
+    SIM_ASSERT_EQ(w.s, w.pb.sel_l.type, FIRN_CAND_HOST);
+    SIM_ASSERT(w.s, firn_addr_equal(&w.pa.sel_l.addr, &w.pb.sel_r.addr));
+    sim_run_for(w.s, 40 * SEC);
+    SIM_ASSERT(w.s, !w.pa.saw[FIRN_ICE_FAILED] && !w.pb.saw[FIRN_ICE_FAILED]);
+    world_free(&w);
+  }
+}
+
 /* An ICE-lite server with a public address; the full agent behind a NAT takes control. */
 static void test_ice_lite_peer(void **state) {
   (void)state;
@@ -148,6 +171,7 @@ int main(void) {
       cmocka_unit_test(test_ice_port_dependent_nat_prflx),
       cmocka_unit_test(test_ice_port_dependent_nat_controlled),
       cmocka_unit_test(test_ice_loss_30),
+      cmocka_unit_test(test_ice_loss_30_public_peer),
       cmocka_unit_test(test_ice_lite_peer),
       cmocka_unit_test(test_ice_both_controlling),
       cmocka_unit_test(test_ice_both_controlled),
