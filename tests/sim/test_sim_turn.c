@@ -559,6 +559,134 @@ static void test_turn_symmetric_nats(void **state) {
   world_free(&w);
 }
 
+/* firn's own STUN client transactions against this server: the long-term flow (401, retry
+ * with REALM/NONCE; 438, retry with the new nonce) works end to end over a lossy path. */
+typedef struct glue {
+  firn_stun_client *c;
+  sim_udp *u;
+  sim_timer *t;
+  sim_rng rng;
+  int done, status, error_code;
+  unsigned transmissions;
+  firn_addr relay;
+} glue;
+
+static void glue_flush(glue *g, uint64_t now) {
+  uint8_t buf[1500];
+  firn_addr dest;
+  void *ctx;
+  firn_ssize n;
+  while ((n = firn_stun_client_poll_transmit(g->c, now, buf, sizeof buf, &dest, &ctx)) > 0)
+    assert_int_equal(sim_udp_send(g->u, &dest, buf, (size_t)n), FIRN_OK);
+  assert_int_equal(sim_timer_arm(g->t, firn_stun_client_expiry(g->c)), FIRN_OK);
+}
+
+static void glue_recv(void *user, const firn_addr *local, const firn_addr *remote,
+                      const uint8_t *data, size_t len, uint64_t now) {
+  (void)local;
+  glue *g = user;
+  firn_stun_client_handle_response(g->c, data, len, remote, now);
+  glue_flush(g, now);
+}
+
+static void glue_timer(void *user, uint64_t now) {
+  glue *g = user;
+  firn_stun_client_handle_expiry(g->c, now);
+  glue_flush(g, now);
+}
+
+static void glue_result(void *user, const firn_stun_result *r) {
+  glue *g = user;
+  g->done = 1;
+  g->status = r->status;
+  g->error_code = r->error_code;
+  g->transmissions = r->transmissions;
+  if (r->status == 0 && r->response->method == FIRN_STUN_ALLOCATE)
+    assert_int_equal(firn_stun_msg_get_xor_addr(r->response, FIRN_STUN_ATTR_XOR_RELAYED_ADDRESS, 0,
+                                                &g->relay), FIRN_OK);
+}
+
+static int glue_done(void *user) { return ((glue *)user)->done; }
+
+static void test_turn_with_firn_stun_client(void **state) {
+  (void)state;
+  sim_turn_config cfg;
+  sim_turn_config_default(&cfg);
+  cfg.nonce_lifetime_ns = 30 * SEC;
+  world w;
+  world_new(&w, NULL, &cfg);
+  sim_link lossy;
+  sim_link_default(&lossy);
+  lossy.delay_ns = 15 * MS;
+  lossy.loss_pct = 20;
+  sim_iface_set_link(sim_nat_outside(w.nat), SIM_BOTH, &lossy);
+
+  glue g;
+  memset(&g, 0, sizeof g);
+  sim_rng_derive(w.s, 7, &g.rng);
+  firn_stun_client_settings cs;
+  firn_stun_client_settings_default(&cs);
+  cs.random = sim_rng_fill;
+  cs.random_user = &g.rng;
+  cs.on_result = glue_result;
+  cs.user = &g;
+  assert_int_equal(firn_stun_client_new(&g.c, &cs), FIRN_OK);
+  firn_stun_auth *auth;
+  assert_int_equal(firn_stun_auth_new(&auth, NULL, "user", "pass"), FIRN_OK);
+  sim_udp_close(w.uc);
+  assert_int_equal(sim_udp_open(w.c, &w.ac, glue_recv, &g, &g.u), FIRN_OK);
+  assert_int_equal(sim_timer_new(w.s, glue_timer, &g, &g.t), FIRN_OK);
+
+  static const uint8_t udp_transport[] = {0x00, 0x19, 0x00, 0x04, 17, 0, 0, 0};
+  firn_stun_request req;
+  memset(&req, 0, sizeof req);
+  req.method = FIRN_STUN_ALLOCATE;
+  req.attrs = udp_transport;
+  req.attrs_len = sizeof udp_transport;
+  req.dest = w.at;
+  req.long_term = auth;
+  req.fingerprint = 1;
+  uint64_t id;
+  assert_int_equal(firn_stun_client_start(g.c, &req, sim_now(w.s), &id), FIRN_OK);
+  glue_flush(&g, sim_now(w.s));
+  assert_int_equal(sim_run_until(w.s, glue_done, &g, 60 * SEC), SIM_DONE);
+  SIM_ASSERT_EQ(w.s, g.status, 0);
+  firn_addr tip = sim_addr("203.0.113.3");
+  SIM_ASSERT(w.s, firn_addr_equal_ip(&g.relay, &tip));
+  sim_turn_stats st;
+  sim_turn_server_stats(w.srv, &st);
+  SIM_ASSERT_EQ(w.s, st.allocations, 1);
+  SIM_ASSERT(w.s, st.unauthorized >= 1);
+
+  /* 40 s later the nonce is stale: Refresh gets 438 and the client retries by itself. */
+  sim_run_for(w.s, 40 * SEC);
+  g.done = 0;
+  req.method = FIRN_STUN_REFRESH;
+  req.attrs = NULL;
+  req.attrs_len = 0;
+  assert_int_equal(firn_stun_client_start(g.c, &req, sim_now(w.s), &id), FIRN_OK);
+  glue_flush(&g, sim_now(w.s));
+  assert_int_equal(sim_run_until(w.s, glue_done, &g, sim_now(w.s) + 60 * SEC), SIM_DONE);
+  SIM_ASSERT_EQ(w.s, g.status, 0);
+  sim_turn_server_stats(w.srv, &st);
+  SIM_ASSERT(w.s, st.stale_nonce >= 1); /* more when a 438 is lost and the request resent */
+  SIM_ASSERT_EQ(w.s, st.refreshes, 1);
+
+  /* A wrong password: 401 again with the same nonce ends the transaction. */
+  firn_stun_auth *bad;
+  assert_int_equal(firn_stun_auth_new(&bad, NULL, "user", "wrong"), FIRN_OK);
+  g.done = 0;
+  req.long_term = bad;
+  assert_int_equal(firn_stun_client_start(g.c, &req, sim_now(w.s), &id), FIRN_OK);
+  glue_flush(&g, sim_now(w.s));
+  assert_int_equal(sim_run_until(w.s, glue_done, &g, sim_now(w.s) + 60 * SEC), SIM_DONE);
+  SIM_ASSERT_EQ(w.s, g.status, FIRN_ERR_STUN_AUTH_FAILED);
+  firn_stun_client_free(g.c);
+  firn_stun_auth_free(auth);
+  firn_stun_auth_free(bad);
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_turn_allocate),
@@ -566,6 +694,7 @@ int main(void) {
       cmocka_unit_test(test_turn_lifetime_and_nonce),
       cmocka_unit_test(test_turn_over_tcp),
       cmocka_unit_test(test_turn_symmetric_nats),
+      cmocka_unit_test(test_turn_with_firn_stun_client),
   };
   return cmocka_run_group_tests_name("sim_turn", tests, NULL, NULL);
 }
