@@ -82,6 +82,7 @@ typedef struct h_world {
   h_rng net;
   uint64_t last_resp_at[2]; /* last Binding success response delivered to node i */
   unsigned sent[2];         /* packets sent by node i */
+  unsigned mutate;          /* deliver this many mutated copies before each packet */
 } h_world;
 
 static h_world *g_w; /* for callbacks that need the clock */
@@ -256,6 +257,16 @@ static inline void h_flush(h_world *w) {
 
 static inline void h_deliver(h_world *w, h_pkt *p) {
   h_node *n = &w->n[p->to];
+  if (!h_alive(n)) return;
+  for (unsigned k = 0; k < w->mutate && h_alive(n); k++) {
+    uint8_t m[1500];
+    size_t len = p->len;
+    memcpy(m, p->data, len);
+    unsigned flips = 1 + (unsigned)(h_rng_next(&w->net) % 4);
+    for (unsigned f = 0; f < flips && len; f++) m[h_rng_next(&w->net) % len] ^= (uint8_t)(1u << (h_rng_next(&w->net) % 8));
+    if (h_rng_next(&w->net) % 4 == 0) len = (size_t)(h_rng_next(&w->net) % (len + 1));
+    (void)firn_agent_handle_datagram(n->ag, &p->path, m, len, w->now);
+  }
   if (!h_alive(n)) return;
   if (p->len >= 20 && p->data[0] == 0x01 && p->data[1] == 0x01) w->last_resp_at[p->to] = w->now;
   (void)firn_agent_handle_datagram(n->ag, &p->path, p->data, p->len, w->now);

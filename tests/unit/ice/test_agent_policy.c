@@ -295,6 +295,69 @@ static void test_api_errors(void **state) {
   firn_agent_destroy(NULL);
 }
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* Heap per connected agent (our allocator hooks; OpenSSL's own HMAC contexts not included) */
+
+typedef struct heap_count {
+  size_t live, peak;
+} heap_count;
+
+static void *hc_malloc(size_t size, void *user) {
+  heap_count *h = user;
+  size_t *p = malloc(size + sizeof(size_t) * 2);
+  if (!p) return NULL;
+  p[0] = size;
+  h->live += size;
+  if (h->live > h->peak) h->peak = h->live;
+  return p + 2;
+}
+static void *hc_calloc(size_t n, size_t size, void *user) {
+  void *p = hc_malloc(n * size, user);
+  if (p) memset(p, 0, n * size);
+  return p;
+}
+static void *hc_realloc(void *ptr, size_t size, void *user) {
+  heap_count *h = user;
+  if (!ptr) return hc_malloc(size, user);
+  size_t *p = (size_t *)ptr - 2;
+  size_t old = p[0];
+  size_t *q = realloc(p, size + sizeof(size_t) * 2);
+  if (!q) return NULL;
+  q[0] = size;
+  h->live = h->live - old + size;
+  if (h->live > h->peak) h->peak = h->live;
+  return q + 2;
+}
+static void hc_free(void *ptr, void *user) {
+  heap_count *h = user;
+  if (!ptr) return;
+  size_t *p = (size_t *)ptr - 2;
+  h->live -= p[0];
+  free(p);
+}
+
+static void test_heap_per_agent(void **state) {
+  (void)state;
+  heap_count hc = {0, 0};
+  firn_allocator al = {hc_malloc, hc_calloc, hc_realloc, hc_free, &hc};
+  h_world w;
+  firn_agent_settings sa;
+  h_settings(&w.n[0], &sa, FIRN_ICE_CONTROLLING);
+  sa.alloc = &al;
+  h_init(&w, 44, &sa, NULL, FIRN_ICE_CONTROLLING, FIRN_ICE_CONTROLLED);
+  h_signal(&w, 0, 1, 1);
+  h_signal(&w, 1, 0, 1);
+  assert_true(h_run(&w, h_both_completed, 5 * SEC));
+  h_run(&w, NULL, 20 * SEC);
+  print_message("heap of a connected agent: %zu bytes live, %zu peak\n", hc.live, hc.peak);
+  assert_true(hc.live <= 8 * 1024);
+  firn_agent_free(w.n[0].ag);
+  w.n[0].ag = NULL;
+  assert_int_equal(hc.live, 0);
+  h_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_vpn_policy),
@@ -304,6 +367,7 @@ int main(void) {
       cmocka_unit_test(test_close),
       cmocka_unit_test(test_destroy_in_data_and_selected),
       cmocka_unit_test(test_api_errors),
+      cmocka_unit_test(test_heap_per_agent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
