@@ -449,7 +449,8 @@ lab_start_echo() {
 #   LAB_TURN_PID LAB_TURN_LOG LAB_TURN_CONF
 lab_start_coturn() {
     local ns=$1 addr=$2; shift 2
-    local dir="$LAB_DIR/coturn-$(_lab_full "$ns" | sed 's/^firnlab-[0-9]*-//')"
+    local dir
+    dir="$LAB_DIR/coturn-$(_lab_full "$ns" | sed 's/^firnlab-[0-9]*-//')"
     command -v turnserver >/dev/null 2>&1 || lab_fail "turnserver not found (Debian package coturn)"
     mkdir -p "$dir"
     LAB_TURN_ADDR=$addr
