@@ -138,6 +138,7 @@ static size_t string_limit(uint16_t type) {
   case FIRN_STUN_ATTR_REALM: return FIRN_STUN_MAX_REALM;
   case FIRN_STUN_ATTR_NONCE: return FIRN_STUN_MAX_NONCE;
   case FIRN_STUN_ATTR_SOFTWARE: return FIRN_STUN_MAX_SOFTWARE;
+  case FIRN_STUN_ATTR_ALTERNATE_DOMAIN: return 255; /* a DNS name (RFC 8489 14.16) */
   default: return FIRN_STUN_MAX_MESSAGE;
   }
 }

@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
-# Run the STUN libFuzzer target for MINUTES (default 5).
+# Run a STUN libFuzzer target for MINUTES (default 5).
 #
-#   scripts/fuzz.sh [MINUTES] [extra libFuzzer flags...]
+#   scripts/fuzz.sh [MINUTES] [TARGET] [extra libFuzzer flags...]
 #
+# TARGET is fuzz_stun (default: parser, accessors, integrity, re-encoding), fuzz_stun_build
+# (the builder driven by arbitrary arguments) or all (each target in turn, MINUTES each).
 # Configures a clang build in build-fuzz (-Dfuzzing=true, library instrumented with
 # -fsanitize=fuzzer-no-link,address,undefined), copies the seed corpus fuzz/corpus/stun to
-# build-fuzz/corpus-stun (new inputs the fuzzer finds go there, the committed seeds stay
+# build-fuzz/corpus-TARGET (new inputs the fuzzer finds go there, the committed seeds stay
 # untouched) and fuzzes on all cores. Crashes, leaks and timeouts are written to
 # fuzz/artifacts/ (gitignored); reproduce one with
-#   build-fuzz/fuzz/fuzz_stun fuzz/artifacts/crash-<sha1>
+#   build-fuzz/fuzz/TARGET fuzz/artifacts/crash-<sha1>
 # or, without clang, with the replay test binary from any test build:
-#   build-test/fuzz/fuzz_stun_replay fuzz/artifacts/crash-<sha1>
+#   build-test/fuzz/TARGET_replay fuzz/artifacts/crash-<sha1>
 # Exit status: 0 when the run found nothing, 1 when it found something.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() { echo "usage: $0 [MINUTES] [fuzz_stun|fuzz_stun_build|all] [libFuzzer flags...]" >&2; exit 2; }
 minutes="${1:-5}"
 shift || true
 case "$minutes" in
-  ''|*[!0-9]*) echo "usage: $0 [MINUTES] [libFuzzer flags...]" >&2; exit 2 ;;
+  ''|*[!0-9]*) usage ;;
+esac
+target="fuzz_stun"
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  target="$1"
+  shift
+fi
+case "$target" in
+  fuzz_stun|fuzz_stun_build) targets=("$target") ;;
+  all) targets=(fuzz_stun fuzz_stun_build) ;;
+  *) usage ;;
 esac
 
 dir=build-fuzz
@@ -26,36 +39,42 @@ if [ ! -f "$dir/build.ninja" ]; then
   CC=clang meson setup "$dir" -Dfuzzing=true -Dtests=false -Dexamples=false \
     -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$dir" fuzz/fuzz_stun
-
-corpus="$dir/corpus-stun"
-mkdir -p "$corpus" fuzz/artifacts
-cp -n fuzz/corpus/stun/* "$corpus/" 2>/dev/null || true
+ninja -C "$dir" "${targets[@]/#/fuzz/}"
 
 jobs="$(nproc)"
 seconds=$((minutes * 60))
-log="$dir/fuzz-stun.log"
-echo "== fuzz_stun: ${minutes} min on ${jobs} workers, corpus $corpus, log $log =="
-before="$(find fuzz/artifacts -type f | sort)"
-# -fork keeps fuzzing after a finding; each crash is saved under fuzz/artifacts/.
-"$dir/fuzz/fuzz_stun" "$corpus" \
-  -max_total_time="$seconds" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
-  -fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-  -artifact_prefix=fuzz/artifacts/ -print_final_stats=1 "$@" 2>&1 | tee "$log" | \
-  grep -E '^#[0-9]+: cov|INFO: fuzzed|ERROR|SUMMARY|artifact' || true
-new="$(comm -13 <(echo "$before") <(find fuzz/artifacts -type f | sort) | sed '/^$/d')"
+mkdir -p fuzz/artifacts
+found=0
+for t in "${targets[@]}"; do
+  corpus="$dir/corpus-${t#fuzz_}"
+  mkdir -p "$corpus"
+  cp -n fuzz/corpus/stun/* "$corpus/" 2>/dev/null || true
+  log="$dir/$t.log"
+  echo "== $t: ${minutes} min on ${jobs} workers, corpus $corpus, log $log =="
+  before="$(find fuzz/artifacts -type f | sort)"
+  # -fork keeps fuzzing after a finding; each crash is saved under fuzz/artifacts/.
+  "$dir/fuzz/$t" "$corpus" \
+    -max_total_time="$seconds" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
+    -fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+    -artifact_prefix=fuzz/artifacts/ -print_final_stats=1 "$@" 2>&1 | tee "$log" | \
+    grep -E '^#[0-9]+: cov|INFO: fuzzed|ERROR|SUMMARY|artifact' || true
+  new="$(comm -13 <(echo "$before") <(find fuzz/artifacts -type f | sort) | sed '/^$/d')"
 
-# Executions per second over the whole run (the fork-mode status lines carry exec/s).
-last=$(grep -E '^#[0-9]+: cov' "$log" | tail -1 || true)
-echo "== last status: ${last:-none} =="
-if [ -n "$last" ]; then
-  echo "$last" | awk '{ n = substr($1, 2) + 0; for (i = 1; i < NF; i++) if ($i == "time:") t = $(i + 1) + 0;
-    if (t > 0) printf "== %d executions in %d s: %d exec/s on average over all workers ==\n", n, t, n / t }'
-fi
-if [ -n "$new" ]; then
-  echo "== fuzz_stun found something; reproducers: =="
-  echo "$new"
-  exit 1
-fi
-echo "== fuzz_stun: no findings =="
-exit 0
+  # Fork mode's status lines show exec/s per job interval; the run's average is the figure
+  # worth comparing.
+  last=$(grep -E '^#[0-9]+: cov' "$log" | tail -1 || true)
+  echo "== $t: last status: ${last:-none} =="
+  if [ -n "$last" ]; then
+    echo "$last" | awk -v t="$t" '{ n = substr($1, 2) + 0;
+      for (i = 1; i < NF; i++) if ($i == "time:") s = $(i + 1) + 0;
+      if (s > 0) printf "== %s: %d executions in %d s: %d exec/s on average over all workers ==\n", t, n, s, n / s }'
+  fi
+  if [ -n "$new" ]; then
+    echo "== $t found something; reproducers: =="
+    echo "$new"
+    found=1
+  else
+    echo "== $t: no findings =="
+  fi
+done
+exit "$found"
