@@ -376,6 +376,18 @@ static int begin_generation(firn_agent *ag, ice_stream *st) {
   st->nremote = k;
   st->nsignaled = 0;
   st->nprflx = 0;
+  /* peer-reflexive local candidates of the old generation go too (unless a legacy pair
+   * still reports one), so restarts cannot fill the local table */
+  k = 0;
+  for (unsigned i = 0; i < st->nlocal; i++) {
+    ice_local *l = st->locals[i];
+    int keep = l->c.type != FIRN_CAND_PRFLX;
+    for (unsigned j = 0; j < st->npairs && !keep; j++)
+      if (st->pairs[j]->valid_local == l) keep = 1;
+    if (keep) st->locals[k++] = l;
+    else firn_free(&ag->alloc, l);
+  }
+  st->nlocal = k;
   if (st->rufrag) {
     free_secret(ag, &st->rufrag);
     free_secret(ag, &st->rpwd);
@@ -768,7 +780,9 @@ int firn_agent_handle_datagram(firn_agent *ag, const firn_path *path, const uint
   }
   if (is_stun) {
     firn_ice_handle_stun(ag, st, base, path, data, len, ag->now);
-  } else if (len > 0 && data[0] < 4) {
+  } else if (len == 0) {
+    ag->stats.data_dropped++;
+  } else if (data[0] < 4) {
     /* looks like STUN (RFC 7983 range) but is not a valid one */
     firn_ice_handle_bad_stun(ag, base, path, data, len);
   } else {

@@ -464,6 +464,50 @@ static void test_restart(void **state) {
   h_free(&w);
 }
 
+static int h_selected_at_least(h_world *w, int n0, int n1) {
+  return w->n[0].selected >= n0 && w->n[1].selected >= n1;
+}
+
+/* Restart orders: both restart before exchanging; five restarts in a row; a restart while
+ * still checking. Data keeps flowing throughout and the tables do not grow. */
+static void test_restart_variants(void **state) {
+  (void)state;
+  h_world w;
+  h_init(&w, 14, NULL, NULL, FIRN_ICE_CONTROLLING, FIRN_ICE_CONTROLLED);
+  connect_both(&w);
+  for (int round = 0; round < 5; round++) {
+    int s0 = w.n[0].selected, s1 = w.n[1].selected;
+    assert_int_equal(firn_agent_restart(w.n[0].ag, 0, w.now), 0);
+    assert_int_equal(firn_agent_restart(w.n[1].ag, 0, w.now), 0);
+    exchange_data(&w);
+    h_signal(&w, 0, 1, 1);
+    h_signal(&w, 1, 0, 1);
+    uint64_t until = w.now + 5 * SEC;
+    while (w.now < until && !h_selected_at_least(&w, s0 + 1, s1 + 1)) h_step(&w, until);
+    assert_true(h_selected_at_least(&w, s0 + 1, s1 + 1));
+    exchange_data(&w);
+    firn_agent_stats st;
+    firn_agent_get_stats(w.n[0].ag, &st);
+    assert_int_equal(st.remote_candidates, 1);
+    assert_true(st.pairs <= 2);
+  }
+  assert_true(h_run(&w, h_both_completed, 5 * SEC));
+  /* a restart while checking (before anything is selected) just starts over */
+  h_world v;
+  h_free(&w);
+  h_init(&v, 15, NULL, NULL, FIRN_ICE_CONTROLLING, FIRN_ICE_CONTROLLED);
+  h_signal(&v, 1, 0, 1);
+  h_run(&v, NULL, 20 * MS);
+  assert_int_equal(firn_agent_restart(v.n[0].ag, 0, v.now), 0);
+  assert_int_equal(firn_agent_get_state(v.n[0].ag, 0), FIRN_ICE_NEW);
+  h_signal(&v, 0, 1, 1);
+  h_signal(&v, 1, 0, 1);
+  assert_true(h_run(&v, h_both_connected, 5 * SEC));
+  assert_int_equal(v.n[0].selected, 1);
+  exchange_data(&v);
+  h_free(&v);
+}
+
 static void test_lite(void **state) {
   (void)state;
   h_world w;
@@ -649,6 +693,7 @@ int main(void) {
       cmocka_unit_test(test_data_unvalidated),
       cmocka_unit_test(test_consent_loss),
       cmocka_unit_test(test_restart),
+      cmocka_unit_test(test_restart_variants),
       cmocka_unit_test(test_lite),
       cmocka_unit_test(test_destroy_from_callback),
       cmocka_unit_test(test_failing_alloc),
