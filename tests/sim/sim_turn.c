@@ -34,6 +34,7 @@ typedef struct turn_alloc {
   turn_conn *conn;         /* TCP clients */
   sim_udp *relay;
   uint64_t expires;
+  uint8_t tid[FIRN_STUN_TID_SIZE]; /* of the Allocate that made it: retransmissions match */
   turn_perm *perms;
   size_t n_perms;
   turn_chan *chans;
@@ -297,9 +298,25 @@ static uint64_t clamp_lifetime(const sim_turn_server *srv, const firn_stun_msg *
   return want;
 }
 
+static void allocate_success(sim_turn_server *srv, const turn_ctx *x, const firn_stun_msg *m,
+                             const turn_alloc *a) {
+  uint64_t left = a->expires - srv->s->now;
+  uint8_t out[512];
+  firn_stun_builder b;
+  firn_stun_builder_init(&b, out, sizeof out, FIRN_STUN_ALLOCATE, FIRN_STUN_SUCCESS, m->tid);
+  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_RELAYED_ADDRESS, sim_udp_local(a->relay));
+  firn_stun_add_u32(&b, FIRN_STUN_ATTR_LIFETIME, (uint32_t)(left / FIRN_NS_PER_S));
+  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, &x->client);
+  finish_send(srv, x, &b, 1);
+}
+
 static void handle_allocate(sim_turn_server *srv, const turn_ctx *x, const firn_stun_msg *m) {
-  if (find_alloc(srv, x)) {
-    send_error(srv, x, m, 437, 1);
+  turn_alloc *existing = find_alloc(srv, x);
+  if (existing) {
+    /* A retransmission whose success response was lost gets that success again; any other
+     * Allocate on a 5-tuple in use is a mismatch (RFC 8656 7.2). */
+    if (memcmp(existing->tid, m->tid, FIRN_STUN_TID_SIZE) == 0) allocate_success(srv, x, m, existing);
+    else send_error(srv, x, m, 437, 1);
     return;
   }
   uint8_t proto;
@@ -358,6 +375,7 @@ static void handle_allocate(sim_turn_server *srv, const turn_ctx *x, const firn_
   a->local = x->local;
   a->conn = x->conn;
   a->expires = srv->s->now + life;
+  memcpy(a->tid, m->tid, FIRN_STUN_TID_SIZE);
   a->next = srv->allocs;
   srv->allocs = a;
   srv->st.allocations++;
@@ -367,13 +385,7 @@ static void handle_allocate(sim_turn_server *srv, const turn_ctx *x, const firn_
     sim_tracef(srv->s, "turn %s: allocation for %s relayed at %s", srv->h->name,
                sim_addr_str(&x->client, c), sim_addr_str(sim_udp_local(a->relay), r));
   }
-  uint8_t out[512];
-  firn_stun_builder b;
-  firn_stun_builder_init(&b, out, sizeof out, FIRN_STUN_ALLOCATE, FIRN_STUN_SUCCESS, m->tid);
-  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_RELAYED_ADDRESS, sim_udp_local(a->relay));
-  firn_stun_add_u32(&b, FIRN_STUN_ATTR_LIFETIME, (uint32_t)(life / FIRN_NS_PER_S));
-  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, &x->client);
-  finish_send(srv, x, &b, 1);
+  allocate_success(srv, x, m, a);
 }
 
 static void handle_refresh(sim_turn_server *srv, const turn_ctx *x, const firn_stun_msg *m) {

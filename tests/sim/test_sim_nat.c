@@ -204,7 +204,7 @@ static void test_port_allocation(void **state) {
     first[run][0] = w.r1a->rx[0].remote.port;
     first[run][1] = w.r1b->rx[0].remote.port;
     first[run][2] = w.r2a->rx[0].remote.port;
-    for (int i = 0; i < 3; i++) SIM_ASSERT(w.s, first[run][i] >= 1024 && first[run][i] != 5000);
+    for (int i = 0; i < 3; i++) SIM_ASSERT(w.s, first[run][i] >= 1024); /* any, even 5000 */
     SIM_ASSERT(w.s, first[run][0] != first[run][1] && first[run][1] != first[run][2]);
     world_free(&w);
   }
