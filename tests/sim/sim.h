@@ -215,6 +215,12 @@ void sim_iface_get_link(const sim_iface *i, sim_dir dir, sim_link *out);
 void sim_iface_set_down(sim_iface *i, int down);
 /** The interface's address (port 0). */
 const firn_addr *sim_iface_addr(const sim_iface *i);
+/** Interface name and 1-based index as a runtime would report them, for the agent's interface
+ *  filter and VPN policy. Host interfaces default to "eth0", "eth1", ... in the order added;
+ *  rename one to "wg0" or "tun0" to model a VPN. Names are cut at 15 characters. */
+void sim_iface_set_name(sim_iface *i, const char *name);
+const char *sim_iface_name(const sim_iface *i);
+uint32_t sim_iface_index(const sim_iface *i);
 
 /* ------------------------------------------------------------------------------------------ */
 /* NAT (RFC 4787 for UDP, RFC 5382 for TCP, simplified)                                       */

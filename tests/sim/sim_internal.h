@@ -59,6 +59,8 @@ struct sim_iface {
   sim_host *host;
   sim_nat *nat;
   firn_addr addr;
+  char name[16];  /* "eth0", "wg0", ... (what a runtime would report) */
+  uint32_t index; /* 1-based per node */
   sim_linkstate up, down;
   struct sim_iface *seg_next; /* segment's list */
   struct sim_iface *node_next; /* host's list */

@@ -80,6 +80,10 @@ int sim_nat_new(sim_net *s, const char *name, const sim_nat_config *cfg, sim_seg
   n->inside->nat = n;
   n->outside->owner_kind = SIM_OWNER_NAT_OUTSIDE;
   n->outside->nat = n;
+  snprintf(n->inside->name, sizeof n->inside->name, "lan");
+  snprintf(n->outside->name, sizeof n->outside->name, "wan");
+  n->inside->index = 1;
+  n->outside->index = 2;
   n->s = s;
   n->cfg = def;
   n->next_port = def.port_min;

@@ -336,6 +336,8 @@ int sim_host_add_iface(sim_host *h, sim_segment *seg, const char *addr, sim_ifac
   if (!i) return err;
   i->owner_kind = SIM_OWNER_HOST;
   i->host = h;
+  i->index = (uint32_t)h->n_ifaces + 1;
+  snprintf(i->name, sizeof i->name, "eth%zu", h->n_ifaces);
   sim_iface **pp = &h->ifaces;
   while (*pp) pp = &(*pp)->node_next;
   *pp = i;
@@ -366,6 +368,13 @@ void sim_iface_set_down(sim_iface *i, int down) {
 }
 
 const firn_addr *sim_iface_addr(const sim_iface *i) { return &i->addr; }
+
+void sim_iface_set_name(sim_iface *i, const char *name) {
+  snprintf(i->name, sizeof i->name, "%s", name ? name : "");
+}
+
+const char *sim_iface_name(const sim_iface *i) { return i->name; }
+uint32_t sim_iface_index(const sim_iface *i) { return i->index; }
 
 sim_iface *sim_host_iface_for(sim_host *h, const firn_addr *from) {
   bool any = firn_addr_is_any(from);

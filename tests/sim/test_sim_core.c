@@ -465,6 +465,10 @@ static void test_sockets(void **state) {
   assert_null(sim_host_iface(a, 3));
   char buf[FIRN_ADDR_STRLEN];
   assert_string_equal(sim_addr_str(sim_iface_addr(sim_host_iface(a, 1)), buf), "[2001:db8::1]:0");
+  assert_string_equal(sim_iface_name(sim_host_iface(a, 1)), "eth1");
+  assert_int_equal(sim_iface_index(sim_host_iface(a, 1)), 2);
+  sim_iface_set_name(sim_host_iface(a, 2), "wg0-a-very-long-tunnel-name");
+  assert_string_equal(sim_iface_name(sim_host_iface(a, 2)), "wg0-a-very-long");
 
   sim_recorder *rec = sim_recorder_new();
   sim_udp *any6, *any4, *ua, *dup, *eph1, *eph2;
