@@ -306,6 +306,11 @@ int sim_udp_send(sim_udp *u, const firn_addr *to, const void *data, size_t len);
 int sim_udp_send_from(sim_udp *u, const firn_addr *from, const firn_addr *to, const void *data,
                       size_t len);
 void sim_udp_close(sim_udp *u);
+/** Put a UDP datagram with any source address on `from`'s uplink, as an attacker on that
+ *  segment could (spoofed responses, packets "from" a server's 5-tuple). No socket needed.
+ *  Same local errors as sim_udp_send(). */
+int sim_udp_inject(sim_iface *from, const firn_addr *src, const firn_addr *dst, const void *data,
+                   size_t len);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Streams (a TCP model)                                                                      */

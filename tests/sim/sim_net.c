@@ -498,6 +498,23 @@ int sim_udp_send_from(sim_udp *u, const firn_addr *from, const firn_addr *to, co
   return FIRN_OK;
 }
 
+int sim_udp_inject(sim_iface *from, const firn_addr *src, const firn_addr *dst, const void *data,
+                   size_t len) {
+  if (!from || !src || !dst || (!data && len) || len > SIM_MAX_UDP || src->family != dst->family)
+    return FIRN_ERR_INVALID_ARG;
+  sim_net *s = from->s;
+  s->stats.sent++;
+  sim_pkt *p = sim_pkt_new(s, FIRN_TRANSPORT_UDP, src, dst, data, len);
+  if (!p) {
+    s->stats.drop_queue++;
+    return FIRN_OK;
+  }
+  p->iface = from;
+  sim_pkt_trace(s, "inject", p, NULL);
+  sim_link_send(s, from, SIM_UP, p);
+  return FIRN_OK;
+}
+
 int sim_udp_send(sim_udp *u, const firn_addr *to, const void *data, size_t len) {
   return sim_udp_send_from(u, NULL, to, data, len);
 }

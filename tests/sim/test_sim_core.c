@@ -558,6 +558,26 @@ static void test_reentrancy(void **state) {
   lan_teardown(&l);
 }
 
+/* Injection: a datagram with a forged source reaches the socket as if the forged host sent it. */
+static void test_inject_spoofed(void **state) {
+  (void)state;
+  lan l;
+  lan_setup(&l, 6);
+  sim_host *evil;
+  sim_iface *ie;
+  assert_int_equal(sim_host_new(l.s, "evil", &evil), FIRN_OK);
+  assert_int_equal(sim_host_add_iface(evil, l.seg, "10.0.0.66", &ie), FIRN_OK);
+  firn_addr forged = sim_addr("10.0.0.1:4000"); /* A's socket */
+  assert_int_equal(sim_udp_inject(ie, &forged, &l.to_b, "spoof", 5), FIRN_OK);
+  firn_addr v6 = sim_addr("[2001:db8::1]:1");
+  assert_int_equal(sim_udp_inject(ie, &v6, &l.to_b, "x", 1), FIRN_ERR_INVALID_ARG);
+  sim_run_until(l.s, NULL, NULL, FIRN_TIME_NEVER);
+  SIM_ASSERT_EQ(l.s, l.rb->n, 1);
+  SIM_ASSERT(l.s, firn_addr_equal(&l.rb->rx[0].remote, &forged));
+  SIM_ASSERT(l.s, memcmp(l.rb->rx[0].data, "spoof", 5) == 0);
+  lan_teardown(&l);
+}
+
 /* Determinism: the same seed gives the identical trace, another seed a different one. */
 typedef struct trace_hash {
   uint64_t h;
@@ -675,6 +695,7 @@ int main(void) {
       cmocka_unit_test(test_bounds),
       cmocka_unit_test(test_sockets),
       cmocka_unit_test(test_reentrancy),
+      cmocka_unit_test(test_inject_spoofed),
       cmocka_unit_test(test_determinism),
       cmocka_unit_test(test_rng),
       cmocka_unit_test(test_seed_from_env),
