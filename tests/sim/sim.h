@@ -389,7 +389,8 @@ typedef struct sim_turn_config {
   uint64_t permission_lifetime_ns; /**< default 300 s */
   uint64_t channel_lifetime_ns;   /**< default 600 s */
   uint64_t nonce_lifetime_ns;     /**< a nonce older than this gets 438 Stale Nonce; 0 = never */
-  size_t max_allocations;         /**< whole server, default 64 (486 beyond) */
+  size_t max_allocations;         /**< whole server, default 64 (486 beyond); also the cap on
+                                       client TCP connections (more are reset) */
   size_t max_permissions;         /**< per allocation, default 64 (508 beyond) */
   size_t max_channels;            /**< per allocation, default 64 (508 beyond) */
   int allocate_error;             /**< non-zero: answer every authenticated Allocate with this

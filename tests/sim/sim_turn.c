@@ -44,8 +44,8 @@ typedef struct turn_alloc {
 struct turn_conn {
   sim_turn_server *srv;
   sim_tcp *c;
-  uint8_t *buf;
-  size_t len;
+  uint8_t *buf; /* grows up to TURN_TCP_BUF */
+  size_t len, cap;
   struct turn_conn *next;
 };
 
@@ -62,6 +62,7 @@ struct sim_turn_server {
   sim_rng rng;
   turn_alloc *allocs;
   turn_conn *conns;
+  size_t n_conns;
   sim_turn_stats st;
 };
 
@@ -613,6 +614,7 @@ static void conn_delete(turn_conn *tc) {
   turn_conn **pp = &srv->conns;
   while (*pp && *pp != tc) pp = &(*pp)->next;
   if (*pp) *pp = tc->next;
+  srv->n_conns--;
   sim_tcp_close(tc->c);
   free(tc->buf);
   free(tc);
@@ -627,6 +629,18 @@ static void tcp_data(void *user, sim_tcp *c, const uint8_t *data, size_t len, ui
     srv->st.dropped++;
     conn_delete(tc);
     return;
+  }
+  if (tc->len + len > tc->cap) {
+    size_t nc = tc->cap ? tc->cap : 1024;
+    while (nc < tc->len + len) nc *= 2;
+    if (nc > TURN_TCP_BUF) nc = TURN_TCP_BUF;
+    uint8_t *nb = realloc(tc->buf, nc);
+    if (!nb) {
+      conn_delete(tc);
+      return;
+    }
+    tc->buf = nb;
+    tc->cap = nc;
   }
   memcpy(tc->buf + tc->len, data, len);
   tc->len += len;
@@ -667,10 +681,10 @@ static void tcp_close(void *user, sim_tcp *c, int reason, uint64_t now) {
 static void tcp_accept(void *user, sim_tcp *c, uint64_t now) {
   (void)now;
   sim_turn_server *srv = user;
-  turn_conn *tc = calloc(1, sizeof *tc);
-  if (tc) tc->buf = malloc(TURN_TCP_BUF);
-  if (!tc || !tc->buf) {
-    if (tc) free(tc);
+  /* Bounded: as many client connections as allocations (each needs its own). */
+  turn_conn *tc = srv->n_conns < srv->cfg.max_allocations ? calloc(1, sizeof *tc) : NULL;
+  if (!tc) {
+    srv->st.errors++;
     sim_tcp_abort(c);
     return;
   }
@@ -678,6 +692,7 @@ static void tcp_accept(void *user, sim_tcp *c, uint64_t now) {
   tc->c = c;
   tc->next = srv->conns;
   srv->conns = tc;
+  srv->n_conns++;
   static const sim_tcp_callbacks cbs = {NULL, tcp_data, tcp_close};
   sim_tcp_set_callbacks(c, &cbs, tc);
 }

@@ -512,6 +512,54 @@ static void test_turn_over_tcp(void **state) {
   world_free(&w);
 }
 
+/* Stream bounds: connections beyond the cap are reset; a frame that is neither STUN nor
+ * ChannelData ends the connection. */
+typedef struct closer {
+  int connected, closed, reason;
+} closer;
+
+static void cl_connect(void *user, sim_tcp *c, int status, uint64_t now) {
+  (void)c;
+  (void)now;
+  ((closer *)user)->connected = status == 0 ? 1 : status;
+}
+
+static void cl_close(void *user, sim_tcp *c, int reason, uint64_t now) {
+  (void)c;
+  (void)now;
+  closer *cl = user;
+  cl->closed = 1;
+  cl->reason = reason;
+}
+
+static void test_turn_tcp_bounds(void **state) {
+  (void)state;
+  sim_turn_config cfg;
+  sim_turn_config_default(&cfg);
+  cfg.max_allocations = 1;
+  world w;
+  world_new(&w, NULL, &cfg);
+  static const sim_tcp_callbacks cbs = {cl_connect, NULL, cl_close};
+  closer c1 = {0}, c2 = {0};
+  sim_tcp *t1, *t2;
+  firn_addr any = sim_addr("192.168.1.10:0");
+  assert_int_equal(sim_tcp_connect(w.c, &any, &w.at, &cbs, &c1, &t1), FIRN_OK);
+  settle(&w);
+  assert_int_equal(sim_tcp_connect(w.c, &any, &w.at, &cbs, &c2, &t2), FIRN_OK);
+  settle(&w);
+  SIM_ASSERT(w.s, c1.connected == 1 && !c1.closed);
+  SIM_ASSERT(w.s, c2.closed && c2.reason == SIM_ERR_RESET);
+  assert_int_equal(sim_tcp_send(t1, "\xff\xff\xff\xff", 4), FIRN_OK);
+  settle(&w);
+  SIM_ASSERT(w.s, c1.closed && c1.reason == 0);
+  sim_turn_stats st;
+  sim_turn_server_stats(w.srv, &st);
+  SIM_ASSERT_EQ(w.s, st.dropped, 1);
+  sim_tcp_close(t1);
+  sim_tcp_close(t2);
+  world_free(&w);
+}
+
 /* Two clients behind symmetric NATs: direct packets are filtered, the relay carries them. */
 static void test_turn_symmetric_nats(void **state) {
   (void)state;
@@ -700,6 +748,7 @@ int main(void) {
       cmocka_unit_test(test_turn_relay),
       cmocka_unit_test(test_turn_lifetime_and_nonce),
       cmocka_unit_test(test_turn_over_tcp),
+      cmocka_unit_test(test_turn_tcp_bounds),
       cmocka_unit_test(test_turn_symmetric_nats),
       cmocka_unit_test(test_turn_with_firn_stun_client),
   };
