@@ -169,6 +169,7 @@ def kill(side):
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)  # keep our lines in order with the peers' stderr
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
