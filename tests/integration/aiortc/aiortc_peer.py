@@ -2,7 +2,8 @@
 """A foreign WebRTC-style peer built on Debian's python3-aiortc / python3-aioice that speaks
 firn-peer's signaling contract (see DESIGN.md, "The example peer's signaling contract").
 
-    aiortc_peer.py --offer|--answer [--ip ADDR] [--no-dtls] [--packets N] [--timeout S] [-v]
+    aiortc_peer.py --offer|--answer [--ip ADDR] [--no-dtls] [--bad-fingerprint] [--packets N]
+                   [--timeout S] [-v]
 
 * Prints its SDP on stdout followed by a line holding only ".", reads the remote SDP from stdin
   up to such a line (the offerer prints first, the answerer after reading the offer).
@@ -317,6 +318,12 @@ async def run(args, result):
         raise SetupError("no host candidate gathered (--ip %s)" % (args.ip,))
     params = gatherer.getLocalParameters()
     fp = None if dtls is None else dtls.getLocalParameters().fingerprints[0].value
+    if fp is not None and args.bad_fingerprint:
+        # Advertise a fingerprint that does not match the certificate we will present: the
+        # remote peer must refuse the DTLS session and accept no media.
+        first = int(fp[:2], 16) ^ 0xFF
+        fp = "%02X%s" % (first, fp[2:])
+        log("advertising a WRONG fingerprint (--bad-fingerprint)")
     if offerer:
         setup = "actpass"
     else:
@@ -455,6 +462,8 @@ def main():
     g.add_argument("--answer", dest="role", action="store_const", const="answer")
     ap.add_argument("--ip", action="append", help="gather host candidates only on ADDR")
     ap.add_argument("--no-dtls", action="store_true", help="plain RTP once ICE is connected")
+    ap.add_argument("--bad-fingerprint", action="store_true",
+                    help="advertise a fingerprint that does not match our certificate")
     ap.add_argument("--packets", type=int, default=250)
     ap.add_argument("--timeout", type=float, default=30.0,
                     help="overall limit in seconds (default 30)")
