@@ -688,7 +688,10 @@ void firn_ice_update_state(firn_agent *ag, ice_stream *st) {
     int all_failed = st->npairs > 0 || st->remote_eoc;
     for (unsigned i = 0; i < st->npairs; i++)
       if (st->pairs[i]->state != PAIR_FAILED) all_failed = 0;
-    if (all_failed && st->remote_eoc && !st->ntrig && !ag->s.lite) ns = FIRN_ICE_FAILED;
+    /* RFC 8838 8: failed only once the peer sent end-of-candidates and our own gathering
+     * (which could still add relay candidates) is over */
+    int gathered = st->gather_done || !st->gather_started;
+    if (all_failed && st->remote_eoc && gathered && !st->ntrig && !ag->s.lite) ns = FIRN_ICE_FAILED;
     else ns = FIRN_ICE_CHECKING;
   } else {
     ns = st->state == FIRN_ICE_FAILED ? FIRN_ICE_FAILED : FIRN_ICE_NEW;

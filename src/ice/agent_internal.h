@@ -129,7 +129,8 @@ typedef struct ice_stream {
   /* previous generation, kept during an ICE restart for the old selected pair */
   char *old_lufrag, *old_rufrag;
   firn_stun_key *old_lkey, *old_rkey;
-  uint8_t restart_pending;  /* local restart: waiting for the new remote credentials */
+  uint8_t restart_pending;  /* 1: we restarted, waiting for the remote credentials;
+                               2: the remote restarted first (our restart adds no generation) */
   uint8_t in_restart;       /* legacy pairs carry data until a new pair is selected */
   uint8_t remote_eoc;
   uint8_t gather_started;

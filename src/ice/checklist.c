@@ -391,6 +391,7 @@ void firn_ice_select(firn_agent *ag, ice_stream *st, ice_pair *p, uint64_t now) 
   }
   if (all) {
     st->checks_done = 1;
+    if (st->restart_pending == 2) st->restart_pending = 0;
     unsigned i = 0;
     while (i < st->npairs) {
       ice_pair *q = st->pairs[i];

@@ -508,6 +508,50 @@ static void test_restart_variants(void **state) {
   h_free(&v);
 }
 
+/* Nothing answers: the pair fails after its retransmissions (7 over about 9.5 s) and the
+ * stream fails, but only once the peer said end-of-candidates (trickle). */
+static void test_check_failure(void **state) {
+  (void)state;
+  for (int eoc = 0; eoc < 2; eoc++) {
+    h_world w;
+    h_init(&w, 16 + (uint64_t)eoc, NULL, NULL, FIRN_ICE_CONTROLLING, FIRN_ICE_CONTROLLED);
+    w.cut[1] = 1;
+    const char *u, *p;
+    firn_agent_get_local_credentials(w.n[1].ag, 0, &u, &p);
+    assert_int_equal(firn_agent_set_remote_credentials(w.n[0].ag, 0, u, p, w.now), 0);
+    firn_candidate c[4];
+    size_t n = 0;
+    firn_agent_get_local_candidates(w.n[1].ag, 0, c, 4, &n);
+    assert_int_equal(firn_agent_add_remote_candidate(w.n[0].ag, 0, &c[0], w.now), 0);
+    if (eoc) firn_agent_end_of_remote_candidates(w.n[0].ag, 0, w.now);
+    uint64_t t0 = w.now;
+    h_run(&w, NULL, 8 * SEC);
+    assert_int_equal(firn_agent_get_state(w.n[0].ag, 0), FIRN_ICE_CHECKING);
+    h_run(&w, NULL, 4 * SEC);
+    firn_pair_stats ps[2];
+    firn_agent_get_pair_stats(w.n[0].ag, 0, ps, 2, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(ps[0].state, 4);
+    assert_int_equal(ps[0].requests_sent, 7);
+    assert_int_equal(firn_agent_get_state(w.n[0].ag, 0), eoc ? FIRN_ICE_FAILED : FIRN_ICE_CHECKING);
+    if (eoc) {
+      uint64_t ft = h_state_time(&w.n[0], FIRN_ICE_FAILED);
+      assert_true(ft - t0 >= 9 * SEC && ft - t0 <= 10 * SEC);
+    } else {
+      /* end-of-candidates arrives late: now it fails */
+      firn_agent_end_of_remote_candidates(w.n[0].ag, 0, w.now);
+      assert_int_equal(firn_agent_get_state(w.n[0].ag, 0), FIRN_ICE_FAILED);
+    }
+    /* the peer comes back and checks: its authenticated checks revive the failed pair */
+    w.cut[1] = 0;
+    h_signal(&w, 0, 1, 1);
+    assert_true(h_run(&w, h_both_connected, 5 * SEC));
+    assert_pair_host(&w);
+    exchange_data(&w);
+    h_free(&w);
+  }
+}
+
 static void test_lite(void **state) {
   (void)state;
   h_world w;
@@ -694,6 +738,7 @@ int main(void) {
       cmocka_unit_test(test_consent_loss),
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_restart_variants),
+      cmocka_unit_test(test_check_failure),
       cmocka_unit_test(test_lite),
       cmocka_unit_test(test_destroy_from_callback),
       cmocka_unit_test(test_failing_alloc),
