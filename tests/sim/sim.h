@@ -422,11 +422,18 @@ typedef struct sim_turn_stats {
  * interface of the requested family (REQUESTED-ADDRESS-FAMILY, default IPv4) with an
  * ephemeral port. Long-term credentials: 401 with REALM/NONCE first, 438 on a stale nonce;
  * responses carry MESSAGE-INTEGRITY (and FINGERPRINT when the request had one).
- * Not modelled: TLS, ADDITIONAL-ADDRESS-FAMILY, EVEN-PORT/RESERVATION-TOKEN (ignored),
+ * TLS: see sim_turn_server_listen_tls(). Not modelled: DTLS, ADDITIONAL-ADDRESS-FAMILY,
+ * EVEN-PORT/RESERVATION-TOKEN (ignored),
  * TCP relays (RFC 6062), ALTERNATE-SERVER.
  */
 int sim_turn_server_new(sim_host *h, const firn_addr *udp_local, const firn_addr *tcp_local,
                         const sim_turn_config *cfg, sim_turn_server **out);
+/** Also accept clients over TLS ("turns:", RFC 8656 over TLS 1.2+) at `local`, with a fresh
+ *  self-signed Ed25519 certificate whose subject and DNS name are `server_name`. Returns 0,
+ *  FIRN_ERR_INVALID_ARG, FIRN_ERR_STATE (already listening), FIRN_ERR_CRYPTO, or a listen error. */
+int sim_turn_server_listen_tls(sim_turn_server *srv, const firn_addr *local, const char *server_name);
+/** The TLS certificate in PEM (the trust anchor to give clients), NULL before listen_tls. */
+const char *sim_turn_server_cert_pem(const sim_turn_server *srv);
 void sim_turn_server_stats(const sim_turn_server *srv, sim_turn_stats *out);
 /** Rotate the nonce now (requests with the old one get 438). */
 void sim_turn_server_new_nonce(sim_turn_server *srv);

@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "firn/stun.h"
 
 #define TURN_TCP_BUF (FIRN_STUN_MAX_MESSAGE + 4)
@@ -44,6 +50,7 @@ typedef struct turn_alloc {
 struct turn_conn {
   sim_turn_server *srv;
   sim_tcp *c;
+  SSL *ssl; /* TLS clients: the session over memory BIOs; NULL over plain TCP */
   uint8_t *buf; /* grows up to TURN_TCP_BUF */
   size_t len, cap;
   struct turn_conn *next;
@@ -56,6 +63,9 @@ struct sim_turn_server {
   sim_turn_config cfg;
   sim_udp *udp;
   sim_tcp_listener *listener;
+  sim_tcp_listener *tls_listener;
+  SSL_CTX *tls_ctx;
+  char *cert_pem;
   firn_stun_key *key;
   char nonce[17];
   uint64_t nonce_at;
@@ -107,9 +117,22 @@ static void ctx_of_alloc(const turn_alloc *a, turn_ctx *x) {
   x->conn = a->conn;
 }
 
+/* Move what OpenSSL wrote for the peer onto the stream. */
+static void tls_flush(turn_conn *tc) {
+  BIO *w = SSL_get_wbio(tc->ssl);
+  uint8_t buf[4096];
+  int n;
+  while ((n = BIO_read(w, buf, sizeof buf)) > 0) sim_tcp_send(tc->c, buf, (size_t)n);
+}
+
 static void to_client(sim_turn_server *srv, const turn_ctx *x, const uint8_t *d, size_t n) {
-  if (x->transport == FIRN_TRANSPORT_UDP) sim_udp_send_from(srv->udp, &x->local, &x->client, d, n);
-  else if (x->conn && x->conn->c) sim_tcp_send(x->conn->c, d, n);
+  if (x->transport == FIRN_TRANSPORT_UDP) {
+    sim_udp_send_from(srv->udp, &x->local, &x->client, d, n);
+  } else if (x->conn && x->conn->ssl) {
+    if (n <= INT32_MAX && SSL_write(x->conn->ssl, d, (int)n) > 0) tls_flush(x->conn);
+  } else if (x->conn) {
+    sim_tcp_send(x->conn->c, d, n);
+  }
 }
 
 /* Finish with MESSAGE-INTEGRITY (when authenticated) and FINGERPRINT (when asked), send. */
@@ -616,19 +639,19 @@ static void conn_delete(turn_conn *tc) {
   if (*pp) *pp = tc->next;
   srv->n_conns--;
   sim_tcp_close(tc->c);
+  SSL_free(tc->ssl); /* frees its BIOs */
   free(tc->buf);
   free(tc);
 }
 
-static void tcp_data(void *user, sim_tcp *c, const uint8_t *data, size_t len, uint64_t now) {
-  (void)c;
-  (void)now;
-  turn_conn *tc = user;
+/* Frame the client's byte stream into STUN messages and ChannelData. -1 if the connection was
+ * ended (tc is freed). */
+static int stream_input(turn_conn *tc, const uint8_t *data, size_t len) {
   sim_turn_server *srv = tc->srv;
   if (len > TURN_TCP_BUF - tc->len) { /* a frame larger than any legal one: hang up */
     srv->st.dropped++;
     conn_delete(tc);
-    return;
+    return -1;
   }
   if (tc->len + len > tc->cap) {
     size_t nc = tc->cap ? tc->cap : 1024;
@@ -637,7 +660,7 @@ static void tcp_data(void *user, sim_tcp *c, const uint8_t *data, size_t len, ui
     uint8_t *nb = realloc(tc->buf, nc);
     if (!nb) {
       conn_delete(tc);
-      return;
+      return -1;
     }
     tc->buf = nb;
     tc->cap = nc;
@@ -655,7 +678,7 @@ static void tcp_data(void *user, sim_tcp *c, const uint8_t *data, size_t len, ui
     } else {
       srv->st.dropped++;
       conn_delete(tc);
-      return;
+      return -1;
     }
     if (tc->len - off < total) break;
     turn_ctx x;
@@ -669,6 +692,50 @@ static void tcp_data(void *user, sim_tcp *c, const uint8_t *data, size_t len, ui
   }
   memmove(tc->buf, tc->buf + off, tc->len - off);
   tc->len -= off;
+  return 0;
+}
+
+/* TLS: ciphertext in, handshake or plaintext records out to stream_input(). */
+static void tls_input(turn_conn *tc, const uint8_t *data, size_t len) {
+  if (len > INT32_MAX || BIO_write(SSL_get_rbio(tc->ssl), data, (int)len) != (int)len) {
+    conn_delete(tc);
+    return;
+  }
+  if (!SSL_is_init_finished(tc->ssl)) {
+    int r = SSL_do_handshake(tc->ssl);
+    tls_flush(tc); /* the server's flight, or an alert */
+    if (r <= 0) {
+      if (SSL_get_error(tc->ssl, r) != SSL_ERROR_WANT_READ) {
+        sim_tracef(tc->srv->s, "turn %s: TLS handshake failed", tc->srv->h->name);
+        ERR_clear_error();
+        conn_delete(tc);
+      }
+      return;
+    }
+  }
+  uint8_t plain[4096];
+  for (;;) {
+    int n = SSL_read(tc->ssl, plain, sizeof plain);
+    if (n > 0) {
+      if (stream_input(tc, plain, (size_t)n) < 0) return;
+      continue;
+    }
+    int e = SSL_get_error(tc->ssl, n);
+    tls_flush(tc);
+    if (e != SSL_ERROR_WANT_READ) { /* close_notify or a fatal error */
+      ERR_clear_error();
+      conn_delete(tc);
+    }
+    return;
+  }
+}
+
+static void tcp_data(void *user, sim_tcp *c, const uint8_t *data, size_t len, uint64_t now) {
+  (void)c;
+  (void)now;
+  turn_conn *tc = user;
+  if (tc->ssl) tls_input(tc, data, len);
+  else stream_input(tc, data, len);
 }
 
 static void tcp_close(void *user, sim_tcp *c, int reason, uint64_t now) {
@@ -678,15 +745,27 @@ static void tcp_close(void *user, sim_tcp *c, int reason, uint64_t now) {
   conn_delete(user);
 }
 
-static void tcp_accept(void *user, sim_tcp *c, uint64_t now) {
-  (void)now;
-  sim_turn_server *srv = user;
+static turn_conn *accept_conn(sim_turn_server *srv, sim_tcp *c, int tls) {
   /* Bounded: as many client connections as allocations (each needs its own). */
   turn_conn *tc = srv->n_conns < srv->cfg.max_allocations ? calloc(1, sizeof *tc) : NULL;
+  if (tc && tls) {
+    BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+    tc->ssl = SSL_new(srv->tls_ctx);
+    if (!tc->ssl || !r || !w) {
+      BIO_free(r);
+      BIO_free(w);
+      SSL_free(tc->ssl);
+      free(tc);
+      tc = NULL;
+    } else {
+      SSL_set_bio(tc->ssl, r, w);
+      SSL_set_accept_state(tc->ssl);
+    }
+  }
   if (!tc) {
     srv->st.errors++;
     sim_tcp_abort(c);
-    return;
+    return NULL;
   }
   tc->srv = srv;
   tc->c = c;
@@ -695,7 +774,91 @@ static void tcp_accept(void *user, sim_tcp *c, uint64_t now) {
   srv->n_conns++;
   static const sim_tcp_callbacks cbs = {NULL, tcp_data, tcp_close};
   sim_tcp_set_callbacks(c, &cbs, tc);
+  return tc;
 }
+
+static void tcp_accept(void *user, sim_tcp *c, uint64_t now) {
+  (void)now;
+  accept_conn(user, c, 0);
+}
+
+static void tls_accept(void *user, sim_tcp *c, uint64_t now) {
+  (void)now;
+  accept_conn(user, c, 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* TLS: a self-signed Ed25519 certificate made at run time (fixed-size signatures keep the
+ * stream's segment sizes, and so the trace, the same for a seed).                            */
+
+static X509 *make_cert(EVP_PKEY *key, const char *name) {
+  X509 *x = X509_new();
+  if (!x) return NULL;
+  char san[300];
+  snprintf(san, sizeof san, "DNS:%s", name);
+  X509V3_CTX v3;
+  X509_EXTENSION *ext = NULL;
+  X509_NAME *subj = X509_get_subject_name(x);
+  int ok = X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+           X509_gmtime_adj(X509_getm_notBefore(x), -86400) &&
+           X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365) && X509_set_pubkey(x, key) &&
+           X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC, (const unsigned char *)name, -1,
+                                      -1, 0) &&
+           X509_set_issuer_name(x, subj);
+  if (ok) {
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+    ok = ext && X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  if (ok) ok = X509_sign(x, key, NULL) > 0;
+  if (!ok) {
+    X509_free(x);
+    return NULL;
+  }
+  return x;
+}
+
+int sim_turn_server_listen_tls(sim_turn_server *srv, const firn_addr *local,
+                               const char *server_name) {
+  if (!srv || !local || !server_name || !*server_name || strlen(server_name) > 253)
+    return FIRN_ERR_INVALID_ARG;
+  if (srv->tls_listener) return FIRN_ERR_STATE;
+  int rc = FIRN_ERR_CRYPTO;
+  EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+  X509 *cert = key ? make_cert(key, server_name) : NULL;
+  SSL_CTX *ctx = cert ? SSL_CTX_new(TLS_server_method()) : NULL;
+  BIO *pem = ctx ? BIO_new(BIO_s_mem()) : NULL;
+  char *text = NULL;
+  if (pem && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) &&
+      SSL_CTX_use_certificate(ctx, cert) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1 &&
+      PEM_write_bio_X509(pem, cert)) {
+    char *p;
+    long n = BIO_get_mem_data(pem, &p);
+    text = n > 0 ? malloc((size_t)n + 1) : NULL;
+    if (text) {
+      memcpy(text, p, (size_t)n);
+      text[n] = 0;
+      rc = sim_tcp_listen(srv->h, local, tls_accept, srv, &srv->tls_listener);
+    } else {
+      rc = FIRN_ERR_NOMEM;
+    }
+  }
+  BIO_free(pem);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  ERR_clear_error();
+  if (rc != FIRN_OK) {
+    SSL_CTX_free(ctx);
+    free(text);
+    return rc;
+  }
+  srv->tls_ctx = ctx;
+  srv->cert_pem = text;
+  return FIRN_OK;
+}
+
+const char *sim_turn_server_cert_pem(const sim_turn_server *srv) { return srv->cert_pem; }
 
 /* ------------------------------------------------------------------------------------------ */
 
@@ -703,6 +866,9 @@ static void server_destroy(sim_turn_server *srv) {
   while (srv->allocs) alloc_delete(srv->allocs);
   while (srv->conns) conn_delete(srv->conns);
   sim_tcp_listener_close(srv->listener);
+  sim_tcp_listener_close(srv->tls_listener);
+  SSL_CTX_free(srv->tls_ctx);
+  free(srv->cert_pem);
   sim_udp_close(srv->udp);
   firn_stun_key_free(srv->key);
   free(srv);

@@ -7,6 +7,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
 #include "firn/stun.h"
 
 #define MS FIRN_NS_PER_MS
@@ -560,6 +564,200 @@ static void test_turn_tcp_bounds(void **state) {
   world_free(&w);
 }
 
+/* TURN over TLS ("turns:"): a client verifying the server's certificate and name runs the
+ * same 401 / Allocate flow over the TLS stream and gets relayed data back through it. A wrong
+ * name fails verification; a client that does not speak TLS is hung up on. */
+typedef struct tls_client {
+  SSL_CTX *ctx;
+  SSL *ssl;
+  sim_tcp *c;
+  int connected, handshake, closed;
+  uint8_t plain[8192];
+  size_t plen;
+} tls_client;
+
+static void tlc_flush(tls_client *k) {
+  uint8_t b[4096];
+  int n;
+  while ((n = BIO_read(SSL_get_wbio(k->ssl), b, sizeof b)) > 0)
+    assert_int_equal(sim_tcp_send(k->c, b, (size_t)n), FIRN_OK);
+}
+
+static void tlc_pump(tls_client *k) {
+  if (!SSL_is_init_finished(k->ssl)) {
+    int r = SSL_do_handshake(k->ssl);
+    tlc_flush(k);
+    if (r != 1) {
+      if (SSL_get_error(k->ssl, r) != SSL_ERROR_WANT_READ) k->handshake = -1;
+      ERR_clear_error();
+      return;
+    }
+    k->handshake = 1;
+  }
+  int n;
+  while ((n = SSL_read(k->ssl, k->plain + k->plen, (int)(sizeof k->plain - k->plen))) > 0)
+    k->plen += (size_t)n;
+  ERR_clear_error();
+  tlc_flush(k);
+}
+
+static void tlc_connect(void *user, sim_tcp *c, int status, uint64_t now) {
+  (void)c;
+  (void)now;
+  tls_client *k = user;
+  k->connected = status == 0 ? 1 : -1;
+  if (status == 0) tlc_pump(k);
+}
+
+static void tlc_data(void *user, sim_tcp *c, const uint8_t *d, size_t n, uint64_t now) {
+  (void)c;
+  (void)now;
+  tls_client *k = user;
+  assert_int_equal(BIO_write(SSL_get_rbio(k->ssl), d, (int)n), (int)n);
+  tlc_pump(k);
+}
+
+static void tlc_close(void *user, sim_tcp *c, int reason, uint64_t now) {
+  (void)c;
+  (void)reason;
+  (void)now;
+  ((tls_client *)user)->closed = 1;
+}
+
+static void tlc_open(tls_client *k, world *w, const firn_addr *to, const char *pem, const char *name) {
+  memset(k, 0, sizeof *k);
+  k->ctx = SSL_CTX_new(TLS_client_method());
+  assert_non_null(k->ctx);
+  BIO *pb = BIO_new_mem_buf(pem, -1);
+  X509 *ca = PEM_read_bio_X509(pb, NULL, NULL, NULL);
+  assert_non_null(ca);
+  assert_int_equal(X509_STORE_add_cert(SSL_CTX_get_cert_store(k->ctx), ca), 1);
+  X509_free(ca);
+  BIO_free(pb);
+  SSL_CTX_set_verify(k->ctx, SSL_VERIFY_PEER, NULL);
+  k->ssl = SSL_new(k->ctx);
+  SSL_set_bio(k->ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  SSL_set_connect_state(k->ssl);
+  assert_int_equal(SSL_set1_host(k->ssl, name), 1);
+  SSL_set_tlsext_host_name(k->ssl, name);
+  static const sim_tcp_callbacks cbs = {tlc_connect, tlc_data, tlc_close};
+  firn_addr any = sim_addr("192.168.1.10:0");
+  assert_int_equal(sim_tcp_connect(w->c, &any, to, &cbs, k, &k->c), FIRN_OK);
+}
+
+static void tlc_free(tls_client *k) {
+  sim_tcp_close(k->c);
+  SSL_free(k->ssl);
+  SSL_CTX_free(k->ctx);
+}
+
+static void tlc_write(tls_client *k, const uint8_t *d, size_t n) {
+  assert_int_equal(SSL_write(k->ssl, d, (int)n), (int)n);
+  tlc_flush(k);
+}
+
+/* One frame (STUN message or padded ChannelData) off the plaintext, 0 if incomplete. */
+static size_t tlc_frame(tls_client *k, uint8_t *out) {
+  if (k->plen < 4) return 0;
+  size_t l = (size_t)(k->plain[2] << 8 | k->plain[3]);
+  size_t total = (k->plain[0] & 0xC0) == 0 ? 20 + l : 4 + ((l + 3) & ~(size_t)3);
+  if (k->plen < total) return 0;
+  memcpy(out, k->plain, total);
+  memmove(k->plain, k->plain + total, k->plen - total);
+  k->plen -= total;
+  return total;
+}
+
+static void test_turn_over_tls(void **state) {
+  (void)state;
+  world w;
+  world_new(&w, NULL, NULL);
+  firn_addr at_tls = sim_addr("203.0.113.3:5349");
+  assert_null(sim_turn_server_cert_pem(w.srv));
+  assert_int_equal(sim_turn_server_listen_tls(w.srv, &at_tls, "turn.firn.test"), FIRN_OK);
+  assert_int_equal(sim_turn_server_listen_tls(w.srv, &at_tls, "turn.firn.test"), FIRN_ERR_STATE);
+  const char *pem = sim_turn_server_cert_pem(w.srv);
+  assert_non_null(pem);
+  assert_non_null(strstr(pem, "BEGIN CERTIFICATE"));
+
+  tls_client k;
+  tlc_open(&k, &w, &at_tls, pem, "turn.firn.test");
+  settle(&w);
+  SIM_ASSERT_EQ(w.s, k.connected, 1);
+  SIM_ASSERT_EQ(w.s, k.handshake, 1);
+
+  uint8_t buf[1024], frame[1024];
+  firn_stun_builder b;
+  req_start(&w, &b, buf, sizeof buf, FIRN_STUN_ALLOCATE, FIRN_STUN_REQUEST);
+  firn_stun_add_requested_transport(&b, 17);
+  tlc_write(&k, buf, req_finish(&w, &b, 0));
+  settle(&w);
+  firn_stun_msg m;
+  size_t fl = tlc_frame(&k, frame);
+  assert_true(fl > 0);
+  assert_int_equal(firn_stun_msg_parse(&m, frame, fl), FIRN_OK);
+  SIM_ASSERT_EQ(w.s, error_code(&m), 401);
+  const char *nonce;
+  size_t nl;
+  assert_int_equal(firn_stun_msg_get_string(&m, FIRN_STUN_ATTR_NONCE, &nonce, &nl), FIRN_OK);
+  memcpy(w.nonce, nonce, nl);
+
+  req_start(&w, &b, buf, sizeof buf, FIRN_STUN_ALLOCATE, FIRN_STUN_REQUEST);
+  firn_stun_add_requested_transport(&b, 17);
+  size_t n1 = req_finish(&w, &b, 1);
+  req_start(&w, &b, buf + n1, sizeof buf - n1, FIRN_STUN_CREATE_PERMISSION, FIRN_STUN_REQUEST);
+  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_PEER_ADDRESS, &w.ap);
+  size_t n2 = req_finish(&w, &b, 1);
+  tlc_write(&k, buf, n1 + n2);
+  settle(&w);
+  fl = tlc_frame(&k, frame);
+  assert_int_equal(firn_stun_msg_parse(&m, frame, fl), FIRN_OK);
+  SIM_ASSERT_EQ(w.s, m.cls, FIRN_STUN_SUCCESS);
+  assert_int_equal(firn_stun_msg_verify(&m, w.key), FIRN_OK);
+  firn_addr relay;
+  assert_int_equal(firn_stun_msg_get_xor_addr(&m, FIRN_STUN_ATTR_XOR_RELAYED_ADDRESS, 0, &relay), FIRN_OK);
+  fl = tlc_frame(&k, frame);
+  assert_int_equal(firn_stun_msg_parse(&m, frame, fl), FIRN_OK);
+  SIM_ASSERT_EQ(w.s, m.method, FIRN_STUN_CREATE_PERMISSION);
+  SIM_ASSERT_EQ(w.s, m.cls, FIRN_STUN_SUCCESS);
+
+  sim_udp_send(w.up, &relay, "secret", 6);
+  settle(&w);
+  fl = tlc_frame(&k, frame);
+  assert_int_equal(firn_stun_msg_parse(&m, frame, fl), FIRN_OK);
+  SIM_ASSERT_EQ(w.s, m.method, FIRN_STUN_DATA);
+  const uint8_t *data;
+  size_t len;
+  assert_int_equal(firn_stun_msg_find(&m, FIRN_STUN_ATTR_DATA, &data, &len), FIRN_OK);
+  SIM_ASSERT(w.s, len == 6 && memcmp(data, "secret", 6) == 0);
+  tlc_free(&k);
+  settle(&w);
+  sim_turn_stats st;
+  sim_turn_server_stats(w.srv, &st);
+  SIM_ASSERT_EQ(w.s, st.deallocations, 1);
+
+  /* The wrong name: the client refuses the certificate. */
+  tlc_open(&k, &w, &at_tls, pem, "evil.example");
+  settle(&w);
+  SIM_ASSERT_EQ(w.s, k.handshake, -1);
+  tlc_free(&k);
+
+  /* Plain STUN on the TLS port: not a ClientHello, the server hangs up. */
+  stream_client sc;
+  memset(&sc, 0, sizeof sc);
+  static const sim_tcp_callbacks plain_cbs = {sc_connect, sc_data, NULL};
+  sim_tcp *c;
+  firn_addr any = sim_addr("192.168.1.10:0");
+  assert_int_equal(sim_tcp_connect(w.c, &any, &at_tls, &plain_cbs, &sc, &c), FIRN_OK);
+  settle(&w);
+  req_start(&w, &b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST);
+  assert_int_equal(sim_tcp_send(c, buf, req_finish(&w, &b, 0)), FIRN_OK);
+  settle(&w);
+  SIM_ASSERT(w.s, !sim_tcp_is_open(c)); /* closed by the server */
+  sim_tcp_close(c);
+  world_free(&w);
+}
+
 /* Two clients behind symmetric NATs: direct packets are filtered, the relay carries them. */
 static void test_turn_symmetric_nats(void **state) {
   (void)state;
@@ -749,6 +947,7 @@ int main(void) {
       cmocka_unit_test(test_turn_lifetime_and_nonce),
       cmocka_unit_test(test_turn_over_tcp),
       cmocka_unit_test(test_turn_tcp_bounds),
+      cmocka_unit_test(test_turn_over_tls),
       cmocka_unit_test(test_turn_symmetric_nats),
       cmocka_unit_test(test_turn_with_firn_stun_client),
   };
