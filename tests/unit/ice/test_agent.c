@@ -158,6 +158,7 @@ typedef struct req_opts {
   uint64_t tiebreaker;
   int unknown_attr;       /* add comprehension-required 0x7777 */
   int priority;
+  int use_candidate;
 } req_opts;
 
 static size_t make_req(uint8_t *buf, size_t cap, const req_opts *o, uint8_t tid[12]) {
@@ -169,6 +170,7 @@ static size_t make_req(uint8_t *buf, size_t cap, const req_opts *o, uint8_t tid[
   if (o->controlling == 1) firn_stun_add_u64(&b, FIRN_STUN_ATTR_ICE_CONTROLLING, o->tiebreaker);
   if (o->controlling == 0) firn_stun_add_u64(&b, FIRN_STUN_ATTR_ICE_CONTROLLED, o->tiebreaker);
   if (o->unknown_attr) firn_stun_add_u32(&b, 0x7777, 1);
+  if (o->use_candidate) firn_stun_add_flag(&b, FIRN_STUN_ATTR_USE_CANDIDATE);
   firn_stun_key *k = NULL;
   if (o->pwd) {
     assert_int_equal(firn_stun_key_new_short_term(&k, NULL, o->pwd, strlen(o->pwd)), 0);
@@ -233,15 +235,15 @@ static void test_incoming_auth(void **state) {
   firn_agent_stats st0, st1;
   firn_agent_get_stats(w.n[1].ag, &st0);
 
-  req_opts bad_pwd = {user, "this-is-not-the-password", 1, 1, 42, 0, 1};
+  req_opts bad_pwd = {user, "this-is-not-the-password", 1, 1, 42, 0, 1, 0};
   assert_int_equal(poke_b(&w, &bad_pwd, "10.9.9.9:999"), 401);
-  req_opts bad_user = {wrong_user, bp, 1, 1, 42, 0, 1};
+  req_opts bad_user = {wrong_user, bp, 1, 1, 42, 0, 1, 0};
   assert_int_equal(poke_b(&w, &bad_user, "10.9.9.9:999"), 401);
-  req_opts no_mi = {user, NULL, 1, 1, 42, 0, 1};
+  req_opts no_mi = {user, NULL, 1, 1, 42, 0, 1, 0};
   assert_int_equal(poke_b(&w, &no_mi, "10.9.9.9:999"), 400);
-  req_opts no_user = {NULL, bp, 1, 1, 42, 0, 1};
+  req_opts no_user = {NULL, bp, 1, 1, 42, 0, 1, 0};
   assert_int_equal(poke_b(&w, &no_user, "10.9.9.9:999"), 400);
-  req_opts no_fp = {user, bp, 0, 1, 42, 0, 1};
+  req_opts no_fp = {user, bp, 0, 1, 42, 0, 1, 0};
   assert_int_equal(poke_b(&w, &no_fp, "10.9.9.9:999"), 400);
   /* none of that changed any state */
   firn_agent_get_stats(w.n[1].ag, &st1);
@@ -252,18 +254,18 @@ static void test_incoming_auth(void **state) {
   assert_int_equal(w.n[1].nstates, 0);
 
   /* authenticated but with an unknown comprehension-required attribute: 420, no state */
-  req_opts unk = {user, bp, 1, 1, 42, 1, 1};
+  req_opts unk = {user, bp, 1, 1, 42, 1, 1, 0};
   assert_int_equal(poke_b(&w, &unk, "10.9.9.9:999"), 420);
   firn_agent_get_stats(w.n[1].ag, &st1);
   assert_int_equal(st1.pairs, 0);
   /* role conflicts: the tie-breakers decide; the extremes force each outcome */
-  req_opts ctl_lo = {user, bp, 1, 0, 0, 0, 1};
+  req_opts ctl_lo = {user, bp, 1, 0, 0, 0, 1, 0};
   assert_int_equal(poke_b(&w, &ctl_lo, "10.9.9.9:999"), 0); /* B wins: becomes controlling */
   assert_int_equal(firn_agent_get_role(w.n[1].ag), FIRN_ICE_CONTROLLING);
-  req_opts ctl_hi = {user, bp, 1, 1, UINT64_MAX, 0, 1};
+  req_opts ctl_hi = {user, bp, 1, 1, UINT64_MAX, 0, 1, 0};
   assert_int_equal(poke_b(&w, &ctl_hi, "10.9.9.9:999"), 0); /* peer wins: B controlled again */
   assert_int_equal(firn_agent_get_role(w.n[1].ag), FIRN_ICE_CONTROLLED);
-  req_opts ctd_max = {user, bp, 1, 0, UINT64_MAX, 0, 1};
+  req_opts ctd_max = {user, bp, 1, 0, UINT64_MAX, 0, 1, 0};
   assert_int_equal(poke_b(&w, &ctd_max, "10.9.9.9:999"), 487); /* both controlled, B loses */
   assert_int_equal(firn_agent_get_role(w.n[1].ag), FIRN_ICE_CONTROLLED);
   firn_agent_get_stats(w.n[1].ag, &st1);
@@ -552,6 +554,78 @@ static void test_check_failure(void **state) {
   }
 }
 
+/* A legacy controlling peer nominates aggressively (USE-CANDIDATE on its first check): the
+ * controlled agent selects the pair as soon as its own triggered check succeeds. The peer
+ * here is hand-made requests plus a real agent A that only answers (it has no remote
+ * candidates, so it never checks on its own). */
+static void test_aggressive_nomination_accepted(void **state) {
+  (void)state;
+  h_world w;
+  h_init(&w, 17, NULL, NULL, FIRN_ICE_CONTROLLING, FIRN_ICE_CONTROLLED);
+  h_signal(&w, 0, 1, 1); /* B knows A */
+  h_signal(&w, 1, 0, 0); /* A knows B's credentials only */
+  const char *au, *bu, *bp;
+  firn_agent_get_local_credentials(w.n[0].ag, 0, &au, NULL);
+  firn_agent_get_local_credentials(w.n[1].ag, 0, &bu, &bp);
+  char user[64];
+  snprintf(user, sizeof user, "%s:%s", bu, au);
+  req_opts agg = {user, bp, 1, 1, UINT64_MAX, 0, 1, 1};
+  uint8_t buf[600], tid[12];
+  size_t len = make_req(buf, sizeof buf, &agg, tid);
+  firn_path path;
+  memset(&path, 0, sizeof path);
+  path.local = w.n[1].addr;
+  path.remote = w.n[0].addr;
+  assert_int_equal(firn_agent_handle_datagram(w.n[1].ag, &path, buf, len, w.now), 0);
+  h_run(&w, NULL, 200 * MS);
+  assert_int_equal(w.n[1].selected, 1);
+  assert_int_equal(w.n[1].sel_remote.type, FIRN_CAND_HOST);
+  assert_int_equal(firn_agent_get_role(w.n[1].ag), FIRN_ICE_CONTROLLED);
+  firn_ice_state st = firn_agent_get_state(w.n[1].ag, 0);
+  assert_true(st == FIRN_ICE_CONNECTED || st == FIRN_ICE_COMPLETED);
+  /* a USE-CANDIDATE for a pair B has not validated does not select anything by itself */
+  h_world v;
+  h_free(&w);
+  h_init(&v, 18, NULL, NULL, FIRN_ICE_CONTROLLING, FIRN_ICE_CONTROLLED);
+  h_signal(&v, 0, 1, 1);
+  firn_agent_get_local_credentials(v.n[0].ag, 0, &au, NULL);
+  firn_agent_get_local_credentials(v.n[1].ag, 0, &bu, &bp);
+  snprintf(user, sizeof user, "%s:%s", bu, au);
+  req_opts agg2 = {user, bp, 1, 1, UINT64_MAX, 0, 1, 1};
+  v.cut[1] = 1; /* B's triggered checks are lost */
+  assert_int_equal(poke_b(&v, &agg2, "10.0.0.1:5000"), 0);
+  h_run(&v, NULL, 2 * SEC);
+  assert_int_equal(v.n[1].selected, 0);
+  h_free(&v);
+}
+
+/* With no data and consent far apart, a Binding indication goes out every Tr; data on the
+ * pair suppresses it. */
+static void test_keepalive(void **state) {
+  (void)state;
+  h_world w;
+  firn_agent_settings sa, sb;
+  h_settings(&w.n[0], &sa, FIRN_ICE_CONTROLLING);
+  h_settings(&w.n[1], &sb, FIRN_ICE_CONTROLLED);
+  sa.consent_interval_ns = sb.consent_interval_ns = 1000 * SEC;
+  sa.consent_timeout_ns = sb.consent_timeout_ns = 10000 * SEC;
+  sa.keepalive_ns = sb.keepalive_ns = 15 * SEC;
+  h_init(&w, 19, &sa, &sb, FIRN_ICE_CONTROLLING, FIRN_ICE_CONTROLLED);
+  connect_both(&w);
+  h_run(&w, NULL, 1 * SEC);
+  unsigned before = w.sent[0];
+  h_run(&w, NULL, 46 * SEC);
+  assert_int_equal(w.sent[0] - before, 3); /* at 15, 30, 45 s: one indication each */
+  /* data every second: no keepalive needed */
+  before = w.sent[0];
+  for (int i = 0; i < 40; i++) {
+    h_send_data(&w, 0, "media");
+    h_run(&w, NULL, 1 * SEC);
+  }
+  assert_int_equal(w.sent[0] - before, 40);
+  h_free(&w);
+}
+
 static void test_lite(void **state) {
   (void)state;
   h_world w;
@@ -739,6 +813,8 @@ int main(void) {
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_restart_variants),
       cmocka_unit_test(test_check_failure),
+      cmocka_unit_test(test_aggressive_nomination_accepted),
+      cmocka_unit_test(test_keepalive),
       cmocka_unit_test(test_lite),
       cmocka_unit_test(test_destroy_from_callback),
       cmocka_unit_test(test_failing_alloc),
