@@ -20,6 +20,22 @@
  * later, relay) candidate; when its check succeeds the local candidate the peer saw (its
  * XOR-MAPPED-ADDRESS: host, srflx or a new prflx) becomes `valid_local`, which is what the
  * valid list and the selected pair report.
+ *
+ * Seams for issue 4 (TURN, ICE-TCP), not implemented here:
+ *   - Relay candidates: an ice_local of type RELAY whose `base` is itself (it is checked
+ *     from, like a host) and whose socket is the TURN client's allocation. pairable() and
+ *     the relay-only policy (`usable`) already accept it; priorities use ICE_PREF_RELAY.
+ *     Outgoing: firn_ice_send() is the single exit for checks, answers, consent and
+ *     keepalives; a relay local must be wrapped there (Send indication / ChannelData to the
+ *     server). Incoming: firn_agent_handle_datagram() finds the base by path->local; data
+ *     from the TURN server's 5-tuple must be unwrapped first and re-dispatched with
+ *     path->remote = the peer and path->local = the relayed address. gather.c marks where
+ *     allocations start; gathering-done waits for every `greq`-like pending request.
+ *   - ICE-TCP: add_local_address() refuses TCP (FIRN_ERR_UNSUPPORTED), pairable() pairs
+ *     UDP only, and the firn_agent_tcp_* / handle_stream entry points return
+ *     FIRN_ERR_UNSUPPORTED. RFC 4571 framing belongs next to firn_ice_send() (outgoing) and
+ *     in handle_stream() (incoming, then the same STUN/data demultiplexing as datagrams);
+ *     remote TCP candidates are already stored (bounded) but never paired.
  */
 #ifndef FIRN_ICE_AGENT_INTERNAL_H
 #define FIRN_ICE_AGENT_INTERNAL_H
