@@ -240,16 +240,20 @@ static void dispatch(sim_net *s, sim_event *ev) {
 }
 
 int sim_step(sim_net *s) {
+  if (s->in_dispatch) return FIRN_ERR_STATE;
   uint64_t next = firn_timerq_expiry(&s->q);
   if (next == FIRN_TIME_NEVER) return 0;
   if (next > s->now) s->now = next;
   firn_timer *t = firn_timerq_pop_expired(&s->q, s->now);
   if (!t) return 0;
+  s->in_dispatch = 1;
   dispatch(s, SIM_CONTAINER_OF(t, sim_event, timer));
+  s->in_dispatch = 0;
   return 1;
 }
 
 int sim_run_until(sim_net *s, sim_pred_fn pred, void *user, uint64_t deadline) {
+  if (s->in_dispatch) return FIRN_ERR_STATE;
   uint64_t steps = 0;
   for (;;) {
     if (pred && pred(user)) return SIM_DONE;

@@ -26,8 +26,9 @@
  * A packet crosses the sender's UP link and the receiver's DOWN link (delays add up).
  *
  * Re-entrancy: every callback may send, arm timers, open and close sockets and connections,
- * change link settings, and close the very object whose callback is running. Objects stay
- * valid until closed/freed by the test or until sim_free(), which frees everything left.
+ * change link settings, and close the very object whose callback is running; it must not call
+ * sim_free() or run the simulator (sim_run_until, sim_step). Objects stay valid until
+ * closed/freed by the test or until sim_free(), which frees everything left.
  *
  * Ownership: the test owns what it creates (sockets, connections, timers, servers) and may free
  * it at any time; sim_free() frees anything still open, after which those pointers are dead.
@@ -122,12 +123,14 @@ typedef int (*sim_pred_fn)(void *user);
  * Run events in time order, jumping the clock to each. Before every step the predicate (may
  * be NULL) is checked. Stops when the predicate is true (SIM_DONE), when the next event lies
  * after `deadline` (the clock is set to `deadline`, SIM_DEADLINE), or when nothing is pending
- * and deadline is FIRN_TIME_NEVER (SIM_IDLE). FIRN_ERR_LIMIT after max_steps events.
+ * and deadline is FIRN_TIME_NEVER (SIM_IDLE). FIRN_ERR_LIMIT after max_steps events;
+ * FIRN_ERR_STATE when called from inside a simulator callback.
  */
 int sim_run_until(sim_net *s, sim_pred_fn pred, void *user, uint64_t deadline);
 /** sim_run_until(s, NULL, NULL, sim_now(s) + duration_ns). */
 int sim_run_for(sim_net *s, uint64_t duration_ns);
-/** Run exactly one event, if any is pending: 1 if one ran, 0 if none. */
+/** Run exactly one event, if any is pending: 1 if one ran, 0 if none, FIRN_ERR_STATE from
+ *  inside a simulator callback. */
 int sim_step(sim_net *s);
 /** Time of the earliest pending event, FIRN_TIME_NEVER if none. */
 uint64_t sim_next_event(const sim_net *s);
@@ -375,7 +378,7 @@ uint64_t sim_stun_server_requests(const sim_stun_server *srv);
 void sim_stun_server_free(sim_stun_server *srv);
 
 /* ------------------------------------------------------------------------------------------ */
-/* TURN server (RFC 8656, UDP relays; clients over UDP and/or TCP), built on firn's codec      */
+/* TURN server (RFC 8656, UDP relays; clients over UDP, TCP or TLS), built on firn's codec    */
 
 typedef struct sim_turn_server sim_turn_server;
 

@@ -183,6 +183,7 @@ struct sim_net {
   uint64_t next_conn_id;
   int trace_stderr;
   int in_free;
+  int in_dispatch; /* an event's callback is running: no nested runs */
   sim_stats stats;
   sim_segment *segments;
   sim_host *hosts;

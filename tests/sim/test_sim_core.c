@@ -225,6 +225,26 @@ static void test_timers_and_run(void **state) {
   sim_free(s);
 }
 
+/* Running the simulator from inside one of its callbacks is refused. */
+static void nested_run(void *user, uint64_t now) {
+  (void)now;
+  sim_net *s = user;
+  assert_int_equal(sim_run_for(s, SEC), FIRN_ERR_STATE);
+  assert_int_equal(sim_step(s), FIRN_ERR_STATE);
+  assert_int_equal(sim_run_until(s, NULL, NULL, FIRN_TIME_NEVER), FIRN_ERR_STATE);
+}
+
+static void test_no_nested_run(void **state) {
+  (void)state;
+  sim_net *s;
+  assert_int_equal(sim_new(&s, NULL), FIRN_OK);
+  assert_int_equal(sim_at(s, 5 * MS, nested_run, s), FIRN_OK);
+  assert_int_equal(sim_run_until(s, NULL, NULL, FIRN_TIME_NEVER), SIM_IDLE);
+  SIM_ASSERT_EQ(s, sim_now(s), 5 * MS);
+  assert_int_equal(sim_step(s), 0); /* allowed again outside */
+  sim_free(s);
+}
+
 /* A timer that re-arms itself forever: the step cap stops a livelocked run. */
 static void spin(void *user, uint64_t now) {
   sim_timer *t = *(sim_timer **)user;
@@ -688,6 +708,7 @@ int main(void) {
       cmocka_unit_test(test_delivery_exact_delay),
       cmocka_unit_test(test_timers_and_run),
       cmocka_unit_test(test_step_limit),
+      cmocka_unit_test(test_no_nested_run),
       cmocka_unit_test(test_loss_rate),
       cmocka_unit_test(test_duplication),
       cmocka_unit_test(test_jitter_and_reordering),
