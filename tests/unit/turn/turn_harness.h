@@ -48,7 +48,7 @@ typedef struct h {
   int free_in_data;
 } h;
 
-static int h_random(void *user, uint8_t *buf, size_t len) {
+static inline int h_random(void *user, uint8_t *buf, size_t len) {
   uint64_t *s = user;
   for (size_t i = 0; i < len; i++) {
     *s ^= *s << 13;
@@ -59,7 +59,7 @@ static int h_random(void *user, uint8_t *buf, size_t len) {
   return 0;
 }
 
-static void h_on_state(void *user, firn_turn *t, firn_turn_state st) {
+static inline void h_on_state(void *user, firn_turn *t, firn_turn_state st) {
   h *x = user;
   if (x->nstates < 64) x->states[x->nstates++] = (int)st;
   if (x->free_in_state && (int)st == x->free_in_state) {
@@ -68,7 +68,7 @@ static void h_on_state(void *user, firn_turn *t, firn_turn_state st) {
   }
 }
 
-static void h_on_data(void *user, firn_turn *t, const firn_addr *peer, const uint8_t *data, size_t len,
+static inline void h_on_data(void *user, firn_turn *t, const firn_addr *peer, const uint8_t *data, size_t len,
                       uint64_t now) {
   (void)now;
   h *x = user;
@@ -82,21 +82,21 @@ static void h_on_data(void *user, firn_turn *t, const firn_addr *peer, const uin
   }
 }
 
-static void h_on_connect(void *user, firn_turn *t, const firn_addr *server) {
+static inline void h_on_connect(void *user, firn_turn *t, const firn_addr *server) {
   (void)t;
   (void)server;
   ((h *)user)->nconnect++;
 }
 
-static void h_on_close(void *user, firn_turn *t) {
+static inline void h_on_close(void *user, firn_turn *t) {
   (void)t;
   ((h *)user)->nclose++;
 }
 
-static void h_addr(firn_addr *a, const char *s) { assert_int_equal(firn_addr_parse(a, s, 0), FIRN_OK); }
+static inline void h_addr(firn_addr *a, const char *s) { assert_int_equal(firn_addr_parse(a, s, 0), FIRN_OK); }
 
 /* Settings for a UDP allocation to 203.0.113.1:3478 from 192.0.2.10:5000. */
-static void h_init(h *x, firn_transport tr) {
+static inline void h_init(h *x, firn_transport tr) {
   memset(x, 0, sizeof *x);
   x->seed = 0x1234567887654321ull;
   x->now = 1000 * SEC;
@@ -124,18 +124,18 @@ static void h_init(h *x, firn_transport tr) {
                    FIRN_OK);
 }
 
-static void h_new(h *x) { assert_int_equal(firn_turn_new(&x->t, &x->s), FIRN_OK); }
+static inline void h_new(h *x) { assert_int_equal(firn_turn_new(&x->t, &x->s), FIRN_OK); }
 
-static void h_done(h *x) {
+static inline void h_done(h *x) {
   firn_turn_free(x->t);
   x->t = NULL;
   firn_stun_key_free(x->key);
 }
 
-static int h_last_state(const h *x) { return x->nstates ? x->states[x->nstates - 1] : -1; }
+static inline int h_last_state(const h *x) { return x->nstates ? x->states[x->nstates - 1] : -1; }
 
 /* Pull the next output at the current time; returns its length or the error. */
-static firn_ssize h_poll(h *x) {
+static inline firn_ssize h_poll(h *x) {
   firn_ssize n = firn_turn_poll_transmit(x->t, x->now, x->out, sizeof x->out, &x->out_dest);
   x->out_len = n > 0 ? (size_t)n : 0;
   x->req_is_stun = n > 0 && firn_stun_msg_parse(&x->req, x->out, x->out_len) == FIRN_OK;
@@ -143,7 +143,7 @@ static firn_ssize h_poll(h *x) {
 }
 
 /* Poll and require a request of `method`. */
-static void h_expect(h *x, uint16_t method) {
+static inline void h_expect(h *x, uint16_t method) {
   firn_ssize n = h_poll(x);
   if (n <= 0) fail_msg("expected request 0x%03x, poll gave %s", (unsigned)method, firn_strerror((int)n));
   assert_true(x->req_is_stun);
@@ -151,22 +151,22 @@ static void h_expect(h *x, uint16_t method) {
   if (x->req.method != method) fail_msg("expected method 0x%03x, got 0x%03x", (unsigned)method, (unsigned)x->req.method);
 }
 
-static int h_req_signed(const h *x) { return x->req.mi_off != 0; }
+static inline int h_req_signed(const h *x) { return x->req.mi_off != 0; }
 
 /* Move the clock to the client's expiry (bounded) and run it. */
-static void h_advance_to(h *x, uint64_t when) {
+static inline void h_advance_to(h *x, uint64_t when) {
   if (when > x->now) x->now = when;
   firn_turn_handle_expiry(x->t, x->now);
 }
 
-static void h_run_expiry(h *x) {
+static inline void h_run_expiry(h *x) {
   uint64_t e = firn_turn_expiry(x->t);
   assert_true(e != FIRN_TIME_NEVER);
   h_advance_to(x, e);
 }
 
 /* Deliver bytes as from the server (UDP). */
-static int h_deliver(h *x, const uint8_t *b, size_t n) {
+static inline int h_deliver(h *x, const uint8_t *b, size_t n) {
   return firn_turn_handle_datagram(x->t, &x->server, b, n, x->now);
 }
 
@@ -176,11 +176,11 @@ typedef struct resp {
   firn_stun_builder b;
 } resp;
 
-static void r_begin(resp *r, const h *x, firn_stun_class cls) {
+static inline void r_begin(resp *r, const h *x, firn_stun_class cls) {
   firn_stun_builder_init(&r->b, r->buf, sizeof r->buf, x->req.method, cls, x->req.tid);
 }
 
-static firn_ssize r_end(resp *r, const h *x, int sign) {
+static inline firn_ssize r_end(resp *r, const h *x, int sign) {
   if (sign) firn_stun_add_integrity(&r->b, x->key);
   firn_stun_add_fingerprint(&r->b);
   firn_ssize n = firn_stun_builder_finish(&r->b);
@@ -188,7 +188,7 @@ static firn_ssize r_end(resp *r, const h *x, int sign) {
   return n;
 }
 
-static int h_reply_401(h *x, const char *nonce) {
+static inline int h_reply_401(h *x, const char *nonce) {
   resp r;
   r_begin(&r, x, FIRN_STUN_ERROR);
   firn_stun_add_error(&r.b, 401, NULL);
@@ -198,7 +198,7 @@ static int h_reply_401(h *x, const char *nonce) {
   return h_deliver(x, r.buf, (size_t)n);
 }
 
-static int h_reply_438(h *x, const char *nonce) {
+static inline int h_reply_438(h *x, const char *nonce) {
   resp r;
   r_begin(&r, x, FIRN_STUN_ERROR);
   firn_stun_add_error(&r.b, 438, NULL);
@@ -208,7 +208,7 @@ static int h_reply_438(h *x, const char *nonce) {
   return h_deliver(x, r.buf, (size_t)n);
 }
 
-static int h_reply_error(h *x, int code, int sign) {
+static inline int h_reply_error(h *x, int code, int sign) {
   resp r;
   r_begin(&r, x, FIRN_STUN_ERROR);
   firn_stun_add_error(&r.b, code, NULL);
@@ -217,7 +217,7 @@ static int h_reply_error(h *x, int code, int sign) {
 }
 
 /* Build an Allocate success (relayed, mapped, lifetime) into r; `bad_mi` corrupts the MI. */
-static firn_ssize h_build_alloc_ok(h *x, resp *r, uint32_t lifetime, int sign) {
+static inline firn_ssize h_build_alloc_ok(h *x, resp *r, uint32_t lifetime, int sign) {
   r_begin(r, x, FIRN_STUN_SUCCESS);
   firn_stun_add_xor_addr(&r->b, FIRN_STUN_ATTR_XOR_RELAYED_ADDRESS, &x->relayed);
   firn_stun_add_xor_addr(&r->b, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, &x->mapped);
@@ -225,14 +225,14 @@ static firn_ssize h_build_alloc_ok(h *x, resp *r, uint32_t lifetime, int sign) {
   return r_end(r, x, sign);
 }
 
-static int h_reply_alloc_ok(h *x, uint32_t lifetime) {
+static inline int h_reply_alloc_ok(h *x, uint32_t lifetime) {
   resp r;
   firn_ssize n = h_build_alloc_ok(x, &r, lifetime, 1);
   return h_deliver(x, r.buf, (size_t)n);
 }
 
 /* A plain success (Refresh with LIFETIME when lifetime >= 0, CreatePermission, ChannelBind). */
-static int h_reply_ok(h *x, long lifetime, int sign) {
+static inline int h_reply_ok(h *x, long lifetime, int sign) {
   resp r;
   r_begin(&r, x, FIRN_STUN_SUCCESS);
   if (lifetime >= 0) firn_stun_add_u32(&r.b, FIRN_STUN_ATTR_LIFETIME, (uint32_t)lifetime);
@@ -241,7 +241,7 @@ static int h_reply_ok(h *x, long lifetime, int sign) {
 }
 
 /* Run the whole allocate flow: unauthenticated Allocate, 401, signed Allocate, success. */
-static void h_allocate(h *x, uint32_t lifetime) {
+static inline void h_allocate(h *x, uint32_t lifetime) {
   if (firn_turn_get_state(x->t) == FIRN_TURN_NEW) assert_int_equal(firn_turn_start(x->t, x->now), FIRN_OK);
   h_expect(x, FIRN_STUN_ALLOCATE);
   assert_false(h_req_signed(x));
@@ -253,7 +253,7 @@ static void h_allocate(h *x, uint32_t lifetime) {
 }
 
 /* Build a Data indication from `peer` carrying `data`; include flags choose attributes. */
-static size_t h_data_ind(uint8_t *buf, size_t cap, const firn_addr *peer, const void *data, size_t len,
+static inline size_t h_data_ind(uint8_t *buf, size_t cap, const firn_addr *peer, const void *data, size_t len,
                          int with_peer, int with_data) {
   static const uint8_t tid[12] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2};
   firn_stun_builder b;
@@ -265,7 +265,7 @@ static size_t h_data_ind(uint8_t *buf, size_t cap, const firn_addr *peer, const 
   return (size_t)n;
 }
 
-static size_t h_channel_data(uint8_t *buf, uint16_t ch, const void *data, size_t len, int pad) {
+static inline size_t h_channel_data(uint8_t *buf, uint16_t ch, const void *data, size_t len, int pad) {
   firn_put_u16(buf, ch);
   firn_put_u16(buf + 2, (uint16_t)len);
   memcpy(buf + 4, data, len);
