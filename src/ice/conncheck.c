@@ -350,8 +350,19 @@ static void handle_request(firn_agent *ag, ice_stream *st, ice_local *base, cons
     send_answer(ag, base, path, FIRN_STUN_BINDING, FIRN_STUN_ERROR, m->tid, 420, m->unknown, m->n_unknown, key);
     return;
   }
+  /* PRIORITY is required to learn a peer-reflexive candidate; a consent request on a known
+   * pair without it (some peers send the bare RFC 7675 form) is still answered */
   uint32_t prio = 0;
-  if (firn_stun_msg_get_u32(m, FIRN_STUN_ATTR_PRIORITY, &prio) < 0 || prio == 0) {
+  (void)firn_stun_msg_get_u32(m, FIRN_STUN_ATTR_PRIORITY, &prio);
+  /* the remote candidate: known, or peer-reflexive (RFC 8445 7.3.1.3) */
+  ice_remote *r = NULL;
+  for (unsigned i = 0; i < st->nremote && !r && !legacy; i++) {
+    ice_remote *q = st->remotes[i];
+    if (!q->legacy && q->c.component == base->c.component && q->c.transport == path->transport &&
+        firn_addr_equal(&q->c.addr, &path->remote))
+      r = q;
+  }
+  if (!r && !legacy && prio == 0) {
     send_answer(ag, base, path, FIRN_STUN_BINDING, FIRN_STUN_ERROR, m->tid, 400, NULL, 0, key);
     return;
   }
@@ -384,14 +395,6 @@ static void handle_request(firn_agent *ag, ice_stream *st, ice_local *base, cons
       lp->auth_rx = 1;
     }
     return;
-  }
-  /* the remote candidate: known, or peer-reflexive (RFC 8445 7.3.1.3) */
-  ice_remote *r = NULL;
-  for (unsigned i = 0; i < st->nremote && !r; i++) {
-    ice_remote *q = st->remotes[i];
-    if (!q->legacy && q->c.component == base->c.component && q->c.transport == path->transport &&
-        firn_addr_equal(&q->c.addr, &path->remote))
-      r = q;
   }
   if (!r) {
     firn_candidate c;

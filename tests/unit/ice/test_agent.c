@@ -273,6 +273,12 @@ static void test_incoming_auth(void **state) {
   /* the authenticated checks created one prflx remote and a pair */
   assert_int_equal(st1.remote_candidates, 1);
   assert_int_equal(st1.pairs, 1);
+  /* without PRIORITY: answered on the known pair (bare consent form), 400 from a stranger */
+  req_opts noprio = {user, bp, 1, 1, UINT64_MAX, 0, 0, 0};
+  assert_int_equal(poke_b(&w, &noprio, "10.9.9.9:999"), 0);
+  assert_int_equal(poke_b(&w, &noprio, "10.9.9.8:1"), 400);
+  firn_agent_get_stats(w.n[1].ag, &st1);
+  assert_int_equal(st1.remote_candidates, 1);
   h_free(&w);
 }
 
