@@ -940,6 +940,75 @@ static void test_turn_with_firn_stun_client(void **state) {
   world_free(&w);
 }
 
+/* Hostile input: thousands of random and mutated datagrams and stream bytes at the TURN (and
+ * STUN) server must not crash it (ASan/UBSan watch), and it still answers afterwards. */
+static void test_servers_survive_garbage(void **state) {
+  (void)state;
+  world w;
+  world_new(&w, NULL, NULL);
+  sim_stun_server *stun;
+  firn_addr as = sim_addr("203.0.113.3:3479");
+  assert_int_equal(sim_stun_server_new(w.t, &as, &stun), FIRN_OK);
+  firn_addr relay = allocate_ok(&w, NULL);
+  SIM_ASSERT_EQ(w.s, peer_request(&w, FIRN_STUN_CHANNEL_BIND, &w.ap, 0x4000), 0);
+  sim_rng rng;
+  sim_rng_derive(w.s, 99, &rng);
+  uint8_t valid[512], buf[600];
+  firn_stun_builder b;
+  req_start(&w, &b, valid, sizeof valid, FIRN_STUN_CREATE_PERMISSION, FIRN_STUN_REQUEST);
+  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_PEER_ADDRESS, &w.ap);
+  size_t vlen = req_finish(&w, &b, 1);
+  /* Without FINGERPRINT, a mutated request gets past the parser to integrity and the methods. */
+  uint8_t valid_nofp[512];
+  req_start(&w, &b, valid_nofp, sizeof valid_nofp, FIRN_STUN_CHANNEL_BIND, FIRN_STUN_REQUEST);
+  firn_stun_add_channel(&b, 0x4001);
+  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_PEER_ADDRESS, &w.ap);
+  firn_stun_add_string(&b, FIRN_STUN_ATTR_USERNAME, "user", 4);
+  firn_stun_add_string(&b, FIRN_STUN_ATTR_REALM, "firn.test", 9);
+  firn_stun_add_string(&b, FIRN_STUN_ATTR_NONCE, w.nonce, strlen(w.nonce));
+  firn_stun_add_integrity(&b, w.key);
+  firn_ssize nofp_len = firn_stun_builder_finish(&b);
+  assert_true(nofp_len > 0);
+  sim_tcp *c;
+  firn_addr any = sim_addr("192.168.1.10:0");
+  assert_int_equal(sim_tcp_connect(w.c, &any, &w.at, NULL, NULL, &c), FIRN_OK);
+  settle(&w);
+  for (int i = 0; i < 3000; i++) {
+    size_t len;
+    uint64_t kind = sim_rng_below(&rng, 4);
+    if (kind == 0) { /* random bytes */
+      len = (size_t)sim_rng_below(&rng, sizeof buf);
+      sim_rng_fill(&rng, buf, len);
+    } else { /* a valid request with a few bits flipped, or cut short */
+      const uint8_t *src = i % 2 ? valid : valid_nofp;
+      size_t slen = i % 2 ? vlen : (size_t)nofp_len;
+      memcpy(buf, src, slen);
+      len = slen;
+      for (int k = 0; k < 3; k++) buf[sim_rng_below(&rng, slen)] ^= (uint8_t)(1u << sim_rng_below(&rng, 8));
+      if (kind == 3) len = (size_t)sim_rng_below(&rng, slen + 1);
+      if (kind == 2) buf[0] = (uint8_t)(0x40 | sim_rng_below(&rng, 16)); /* ChannelData-like */
+    }
+    sim_udp_send(w.uc, &w.at, buf, len);
+    sim_udp_send(w.uc, &as, buf, len);
+    if (sim_tcp_is_open(c) && i % 10 == 0) sim_tcp_send(c, buf, len);
+    sim_udp_send(w.up, &relay, buf, len);
+  }
+  settle(&w);
+  sim_turn_stats st;
+  sim_turn_server_stats(w.srv, &st);
+  SIM_ASSERT(w.s, st.dropped > 1000);    /* the junk reached the parsers and was refused */
+  SIM_ASSERT(w.s, st.unauthorized + st.errors + st.stale_nonce > 100); /* mutated requests */
+  /* Still serving: a fresh permission request succeeds, the STUN server answers a Binding. */
+  SIM_ASSERT_EQ(w.s, peer_request(&w, FIRN_STUN_CREATE_PERMISSION, &w.ap, 0), 0);
+  uint64_t before = sim_stun_server_requests(stun);
+  req_start(&w, &b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST);
+  sim_udp_send(w.uc, &as, buf, req_finish(&w, &b, 0));
+  settle(&w);
+  SIM_ASSERT_EQ(w.s, sim_stun_server_requests(stun), before + 1);
+  sim_tcp_close(c);
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_turn_allocate),
@@ -950,6 +1019,7 @@ int main(void) {
       cmocka_unit_test(test_turn_over_tls),
       cmocka_unit_test(test_turn_symmetric_nats),
       cmocka_unit_test(test_turn_with_firn_stun_client),
+      cmocka_unit_test(test_servers_survive_garbage),
   };
   return cmocka_run_group_tests_name("sim_turn", tests, NULL, NULL);
 }
