@@ -8,7 +8,12 @@
  * Every valid message is parsed back and every malformed one must be rejected; a surprise is
  * reported and makes the exit status 1 (the files are written anyway).
  *
- * Usage: gen_corpus OUTDIR     (e.g. build-x/fuzz/gen_corpus fuzz/corpus/stun)
+ * It also writes seed programs for fuzz_stun_client (fuzz/corpus/stun_client/): ICE and TCP
+ * transactions answered, 401 -> retry -> success with MD5 and SHA-256 keys, 438, a repeated
+ * 401, a bid-down attempt, retransmission and timeout, a full table, cancel and free from the
+ * callback, and allocation failures at each of the first allocations.
+ *
+ * Usage: gen_corpus CORPUS_DIR     (e.g. build-x/fuzz/gen_corpus fuzz/corpus)
  */
 #include "fuzz.h"
 
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *g_dir;
 static int g_surprises;
@@ -28,14 +34,18 @@ static firn_stun_key *g_short, *g_lt_md5, *g_lt_sha;
 
 /* ---------------------------------------------------------------------------------------- */
 
-static void write_file(const char *name, const uint8_t *data, size_t len) {
+static void write_file_in(const char *sub, const char *name, const uint8_t *data, size_t len) {
   char path[4096];
-  snprintf(path, sizeof path, "%s/%s.bin", g_dir, name);
+  snprintf(path, sizeof path, "%s/%s/%s.bin", g_dir, sub, name);
   FILE *f = fopen(path, "wb");
   if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
     perror(path);
     exit(2);
   }
+}
+
+static void write_file(const char *name, const uint8_t *data, size_t len) {
+  write_file_in("stun", name, data, len);
 }
 
 /* Write a message that must parse. */
@@ -724,12 +734,191 @@ static void malformed_messages(void) {
   emit_invalid("bad-username-too-long", r.buf, r.len);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* fuzz_stun_client programs (format in fuzz_stun_client.c)                                  */
+
+typedef struct program {
+  uint8_t buf[8192];
+  size_t len;
+} program;
+
+static void prog_begin(program *p, uint8_t fail_alloc, uint8_t options) {
+  p->len = 0;
+  p->buf[p->len++] = fail_alloc;
+  p->buf[p->len++] = options;
+}
+
+static void prog_op(program *p, uint8_t op) { p->buf[p->len++] = op; }
+
+static void prog_advance(program *p, uint16_t ms) {
+  prog_op(p, FUZZ_CLIENT_OP_ADVANCE);
+  put16(p->buf + p->len, ms);
+  p->len += 2;
+}
+
+/* The message the builder holds (begin() ... ) as a datagram for `slot`. */
+static void prog_datagram(program *p, uint8_t fix, uint8_t slot) {
+  firn_ssize n = firn_stun_builder_finish(&g_b);
+  if (n < 0) {
+    fprintf(stderr, "gen_corpus: client program message failed: %s\n", firn_strerror((int)n));
+    g_surprises++;
+    return;
+  }
+  prog_op(p, FUZZ_CLIENT_OP_DATAGRAM);
+  put16(p->buf + p->len, (uint16_t)n);
+  p->buf[p->len + 2] = fix;
+  p->buf[p->len + 3] = slot;
+  memcpy(p->buf + p->len + 4, g_buf, (size_t)n);
+  p->len += 4 + (size_t)n;
+}
+
+static void prog_write(program *p, const char *name) {
+  write_file_in("stun_client", name, p->buf, p->len);
+}
+
+enum { SLOT_ICE = 0, SLOT_TURN = 1, SLOT_TCP = 2 };
+#define RESPONSE (FUZZ_CLIENT_FIX_TID | FUZZ_CLIENT_FIX_TYPE)
+#define SIGNED (RESPONSE | FUZZ_CLIENT_FIX_SIGN)
+
+static void turn_401(program *p, const char *nonce, int with_algs) {
+  const uint8_t algs[] = {0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00};
+  prog_op(p, FUZZ_CLIENT_OP_TRANSMIT);
+  begin(FIRN_STUN_ALLOCATE, FIRN_STUN_ERROR);
+  firn_stun_add_error(&g_b, 401, NULL);
+  add_str(&g_b, FIRN_STUN_ATTR_REALM, FUZZ_LT_REALM);
+  add_str(&g_b, FIRN_STUN_ATTR_NONCE, nonce);
+  if (with_algs)
+    firn_stun_add_raw(&g_b, FIRN_STUN_ATTR_PASSWORD_ALGORITHMS, algs, sizeof algs);
+  prog_datagram(p, RESPONSE | FUZZ_CLIENT_FIX_ERROR, SLOT_TURN);
+}
+
+static void turn_success(program *p, uint8_t extra_fix) {
+  firn_addr relay = v4(198, 51, 100, 7, 49152), mapped = v4(203, 0, 113, 9, 40000);
+  prog_op(p, FUZZ_CLIENT_OP_TRANSMIT);
+  begin(FIRN_STUN_ALLOCATE, FIRN_STUN_SUCCESS);
+  firn_stun_add_xor_addr(&g_b, FIRN_STUN_ATTR_XOR_RELAYED_ADDRESS, &relay);
+  firn_stun_add_xor_addr(&g_b, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, &mapped);
+  firn_stun_add_u32(&g_b, FIRN_STUN_ATTR_LIFETIME, 600);
+  add_str(&g_b, FIRN_STUN_ATTR_REALM, FUZZ_LT_REALM);
+  prog_datagram(p, SIGNED | extra_fix, SLOT_TURN);
+}
+
+static void ice_success(program *p, uint8_t fix, int unknown) {
+  firn_addr mapped = v4(192, 168, 1, 20, 50000);
+  prog_op(p, FUZZ_CLIENT_OP_TRANSMIT);
+  begin(FIRN_STUN_BINDING, FIRN_STUN_SUCCESS);
+  firn_stun_add_xor_addr(&g_b, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, &mapped);
+  if (unknown)
+    firn_stun_add_u32(&g_b, 0x7ff0, 1);
+  prog_datagram(p, fix, SLOT_ICE);
+}
+
+static void client_programs(void) {
+  program p;
+  firn_addr mapped6 = v6("[2001:db8:85a3::8a2e:370:7334]:61000");
+
+  prog_begin(&p, 0, 0);
+  ice_success(&p, SIGNED | FUZZ_CLIENT_FIX_FP, 0);
+  prog_write(&p, "ice-success");
+
+  prog_begin(&p, 0, 0);
+  ice_success(&p, SIGNED | FUZZ_CLIENT_FIX_FP | FUZZ_CLIENT_FIX_WRONG_SRC, 0);
+  ice_success(&p, RESPONSE | FUZZ_CLIENT_FIX_FP, 0); /* unsigned: dropped */
+  ice_success(&p, SIGNED | FUZZ_CLIENT_FIX_MI256, 0); /* wrong kind of integrity */
+  prog_write(&p, "ice-success-rejected");
+
+  prog_begin(&p, 0, 0);
+  ice_success(&p, SIGNED | FUZZ_CLIENT_FIX_FP, 1);
+  prog_write(&p, "ice-success-unknown-attribute");
+
+  prog_begin(&p, 0, 0);
+  prog_op(&p, FUZZ_CLIENT_OP_TRANSMIT);
+  begin(FIRN_STUN_BINDING, FIRN_STUN_ERROR);
+  firn_stun_add_error(&g_b, 487, NULL);
+  prog_datagram(&p, SIGNED | FUZZ_CLIENT_FIX_ERROR | FUZZ_CLIENT_FIX_FP, SLOT_ICE);
+  prog_write(&p, "ice-error-487");
+
+  prog_begin(&p, 0, 0);
+  prog_op(&p, FUZZ_CLIENT_OP_TRANSMIT);
+  begin(FIRN_STUN_BINDING, FIRN_STUN_SUCCESS);
+  firn_stun_add_xor_addr(&g_b, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, &mapped6);
+  prog_datagram(&p, RESPONSE, SLOT_TCP);
+  prog_write(&p, "tcp-success");
+
+  prog_begin(&p, 0, 0);
+  turn_401(&p, NONCE, 0);
+  turn_success(&p, 0);
+  prog_write(&p, "turn-401-md5-success");
+
+  prog_begin(&p, 0, 0);
+  turn_401(&p, NONCE, 1);
+  turn_success(&p, FUZZ_CLIENT_FIX_SHA256_KEY);
+  turn_success(&p, FUZZ_CLIENT_FIX_SHA256_KEY | FUZZ_CLIENT_FIX_MI256);
+  prog_write(&p, "turn-401-sha256-success");
+
+  prog_begin(&p, 0, 0);
+  turn_401(&p, NONCE, 0);
+  prog_op(&p, FUZZ_CLIENT_OP_TRANSMIT);
+  begin(FIRN_STUN_ALLOCATE, FIRN_STUN_ERROR);
+  firn_stun_add_error(&g_b, 438, NULL);
+  add_str(&g_b, FIRN_STUN_ATTR_REALM, FUZZ_LT_REALM);
+  add_str(&g_b, FIRN_STUN_ATTR_NONCE, "bm9uY2UtMg==");
+  prog_datagram(&p, SIGNED | FUZZ_CLIENT_FIX_ERROR, SLOT_TURN);
+  turn_success(&p, 0);
+  prog_write(&p, "turn-401-438-success");
+
+  prog_begin(&p, 0, 0);
+  turn_401(&p, NONCE, 0);
+  turn_401(&p, NONCE, 0); /* the same nonce again: credentials rejected */
+  prog_write(&p, "turn-401-401-auth-failed");
+
+  prog_begin(&p, 0, 0);
+  turn_401(&p, "obMatJos2gAAAf//499k954d6OL34oL9FSTvy64sA", 0); /* cookie demands algorithms */
+  prog_write(&p, "turn-401-bid-down");
+
+  prog_begin(&p, 0, 4);
+  for (int i = 0; i < 12; i++) {
+    prog_op(&p, FUZZ_CLIENT_OP_TRANSMIT);
+    prog_op(&p, FUZZ_CLIENT_OP_TO_EXPIRY);
+  }
+  prog_advance(&p, 40000);
+  prog_write(&p, "retransmit-and-time-out");
+
+  prog_begin(&p, 0, 1);
+  prog_op(&p, FUZZ_CLIENT_OP_START);
+  p.buf[p.len++] = 0;
+  prog_op(&p, FUZZ_CLIENT_OP_START);
+  p.buf[p.len++] = 1;
+  prog_op(&p, FUZZ_CLIENT_OP_CANCEL);
+  p.buf[p.len++] = SLOT_ICE;
+  prog_op(&p, FUZZ_CLIENT_OP_FREE_IN_CALLBACK);
+  prog_op(&p, FUZZ_CLIENT_OP_CANCEL);
+  p.buf[p.len++] = SLOT_TCP;
+  prog_write(&p, "table-full-cancel-free-in-callback");
+
+  for (uint8_t fail = 1; fail <= 12; fail += 1) {
+    char name[64];
+    prog_begin(&p, fail, 2);
+    turn_401(&p, NONCE, 1);
+    turn_success(&p, FUZZ_CLIENT_FIX_SHA256_KEY);
+    ice_success(&p, SIGNED, 0);
+    snprintf(name, sizeof name, "alloc-fail-%02u", fail);
+    prog_write(&p, name);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: %s OUTDIR\n", argv[0]);
+    fprintf(stderr, "usage: %s CORPUS_DIR   (writes CORPUS_DIR/stun and CORPUS_DIR/stun_client)\n",
+            argv[0]);
     return 2;
   }
   g_dir = argv[1];
+  char sub[4096];
+  snprintf(sub, sizeof sub, "%s/stun", g_dir);
+  mkdir(sub, 0777);
+  snprintf(sub, sizeof sub, "%s/stun_client", g_dir);
+  mkdir(sub, 0777);
   if (firn_stun_key_new_short_term(&g_short, NULL, FUZZ_SHORT_TERM_PASSWORD,
                                    strlen(FUZZ_SHORT_TERM_PASSWORD)) != 0 ||
       firn_stun_key_new_long_term(&g_lt_md5, NULL, FIRN_STUN_PASSWORD_ALG_MD5, FUZZ_LT_USERNAME,
@@ -747,6 +936,7 @@ int main(int argc, char **argv) {
   stun_messages();
   turn_messages();
   malformed_messages();
+  client_programs();
   firn_stun_key_free(g_short);
   firn_stun_key_free(g_lt_md5);
   firn_stun_key_free(g_lt_sha);
