@@ -940,6 +940,6 @@ int main(int argc, char **argv) {
   firn_stun_key_free(g_short);
   firn_stun_key_free(g_lt_md5);
   firn_stun_key_free(g_lt_sha);
-  printf("gen_corpus: wrote %u builder messages and the RFC vectors to %s\n", g_seq, g_dir);
+  printf("gen_corpus: wrote %s/stun and %s/stun_client (%u messages)\n", g_dir, g_dir, g_seq);
   return g_surprises ? 1 : 0;
 }
