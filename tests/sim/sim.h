@@ -17,12 +17,16 @@
  *            that family's interfaces.
  *   iface    one attachment of a host or NAT to a segment. It carries the link settings for
  *            both directions: UP (node -> segment) and DOWN (segment -> node).
- *   NAT      a box with an inside interface (the gateway of the inside segment) and an outside
- *            interface (the external address on the outside segment). RFC 4787 mapping and
- *            filtering behaviour, port preservation, timeouts, hairpinning. NATs nest.
+ *   NAT      a box with an inside interface (the gateway of the inside segment for its address
+ *            family) and an outside interface (the external address on the outside segment).
+ *            RFC 4787 mapping and filtering behaviour, port preservation, timeouts,
+ *            hairpinning. NATs nest. With translate = 0 the box is a stateful firewall instead:
+ *            addresses pass unchanged and the inside addresses are routed through it.
+ *            A segment has one gateway per family (a v4 NAT and a v6 firewall, say).
  *
  * Routing on a segment: a packet goes to the interface that owns the destination address; if
- * none does, to the segment's gateway NAT (if the packet did not come from it); else dropped.
+ * none does, to a firewall whose inside reaches it; else to the segment's gateway for that
+ * family (if the packet did not come from it); else it is dropped.
  * A packet crosses the sender's UP link and the receiver's DOWN link (delays add up).
  *
  * Re-entrancy: every callback may send, arm timers, open and close sockets and connections,
@@ -242,6 +246,10 @@ typedef struct sim_nat_config {
   int random_ports;            /**< otherwise pick random ports (else sequential from port_min) */
   uint16_t port_min, port_max; /**< external port range, default 1024..65535 */
   int hairpinning;             /**< inside -> own external address loops back (RFC 4787 REQ-9) */
+  int translate;               /**< 1 (default): NAT. 0: stateful firewall: no translation, the
+                                    inside addresses are routed through the box, inbound passes
+                                    only per `filtering` after outbound traffic and within the
+                                    timeouts (mapping, port and hairpin options do not apply) */
   int inbound_refresh;         /**< inbound packets refresh the mapping timer (default 0) */
   uint64_t udp_timeout_ns;     /**< idle UDP mapping lifetime, default 120 s */
   uint64_t tcp_timeout_ns;     /**< idle TCP mapping lifetime, default 2 h 4 min (RFC 5382) */
@@ -257,7 +265,7 @@ void sim_nat_config_default(sim_nat_config *c);
 void sim_nat_config_symmetric(sim_nat_config *c);
 
 /** Create a NAT: its inside interface gets `inside_addr` on `inside` and becomes that
- *  segment's gateway (FIRN_ERR_STATE if it already has one); its outside interface gets
+ *  segment's gateway for the family (FIRN_ERR_STATE if it already has one); its outside interface gets
  *  `outside_addr` (the external address) on `outside`. Both addresses of one family; other
  *  families are not translated (dropped). */
 int sim_nat_new(sim_net *s, const char *name, const sim_nat_config *cfg, sim_segment *inside,

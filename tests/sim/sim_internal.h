@@ -70,7 +70,7 @@ struct sim_segment {
   sim_net *s;
   char *name;
   sim_iface *ifaces;
-  sim_nat *gateway;
+  sim_nat *gateway[2]; /* per family: [0] IPv4, [1] IPv6 */
   struct sim_segment *next;
 };
 
@@ -221,6 +221,7 @@ void sim_pkt_trace(sim_net *s, const char *what, const sim_pkt *p, const char *e
 const char *sim_iface_owner(const sim_iface *i);
 
 /* sim_nat.c */
+static inline int sim_family_index(uint8_t family) { return family == FIRN_AF_INET6 ? 1 : 0; }
 /* NAT interfaces (created in sim_net.c, owned by the NAT). */
 sim_iface *sim_nat_iface_new(sim_net *s, sim_segment *seg, const char *addr, int *err);
 void sim_nat_iface_free(sim_iface *i);

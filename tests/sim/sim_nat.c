@@ -17,6 +17,7 @@ void sim_nat_config_default(sim_nat_config *c) {
   c->port_min = 1024;
   c->port_max = 65535;
   c->hairpinning = 1;
+  c->translate = 1;
   c->inbound_refresh = 0;
   c->udp_timeout_ns = 120 * FIRN_NS_PER_S;
   c->tcp_timeout_ns = (2 * 3600 + 4 * 60) * FIRN_NS_PER_S;
@@ -53,11 +54,11 @@ int sim_nat_new(sim_net *s, const char *name, const sim_nat_config *cfg, sim_seg
     if (!config_ok(cfg)) return FIRN_ERR_INVALID_ARG;
     def = *cfg;
   }
-  if (inside->gateway) return FIRN_ERR_STATE;
   firn_addr ia, oa;
   if (!inside_addr || !outside_addr || firn_addr_parse(&ia, inside_addr, 0) != FIRN_OK ||
       firn_addr_parse(&oa, outside_addr, 0) != FIRN_OK || ia.family != oa.family)
     return FIRN_ERR_INVALID_ARG;
+  if (inside->gateway[sim_family_index(ia.family)]) return FIRN_ERR_STATE;
   sim_nat *n = calloc(1, sizeof *n);
   if (!n) return FIRN_ERR_NOMEM;
   size_t nl = strlen(name ? name : "nat") + 1;
@@ -87,7 +88,7 @@ int sim_nat_new(sim_net *s, const char *name, const sim_nat_config *cfg, sim_seg
   n->s = s;
   n->cfg = def;
   n->next_port = def.port_min;
-  inside->gateway = n;
+  inside->gateway[sim_family_index(ia.family)] = n;
   n->next = s->nats;
   if (s->nats) s->nats->prev = n;
   s->nats = n;
@@ -119,7 +120,8 @@ void sim_nat_free(sim_nat *n) {
   if (n->prev) n->prev->next = n->next;
   else s->nats = n->next;
   if (n->next) n->next->prev = n->prev;
-  if (n->inside->seg->gateway == n) n->inside->seg->gateway = NULL;
+  sim_nat **gw = &n->inside->seg->gateway[sim_family_index(n->inside->addr.family)];
+  if (*gw == n) *gw = NULL;
   for (size_t i = 0; i < n->n_maps; i++) mapping_clear(&n->maps[i]);
   free(n->maps);
   sim_nat_iface_free(n->inside);
@@ -206,6 +208,7 @@ static int alloc_port(sim_nat *n, uint8_t proto, uint16_t internal_port, uint16_
 static bool mapping_matches(const sim_nat *n, const sim_nat_mapping *m, uint8_t proto,
                             const firn_addr *internal, const firn_addr *remote) {
   if (m->proto != proto || !firn_addr_equal(&m->internal, internal)) return false;
+  if (!n->cfg.translate) return true; /* a firewall keeps one state per inside endpoint */
   switch (n->cfg.mapping) {
   case SIM_NAT_EI: return true;
   case SIM_NAT_AD: return firn_addr_equal_ip(&m->remote, remote);
@@ -220,8 +223,8 @@ static sim_nat_mapping *outbound_mapping(sim_nat *n, uint8_t proto, const firn_a
   for (size_t i = 0; i < n->n_maps; i++)
     if (mapping_matches(n, &n->maps[i], proto, internal, remote)) return &n->maps[i];
   if (n->n_maps >= n->cfg.max_mappings) return NULL;
-  uint16_t port;
-  if (alloc_port(n, proto, internal->port, &port) < 0) return NULL;
+  uint16_t port = internal->port; /* a firewall translates nothing */
+  if (n->cfg.translate && alloc_port(n, proto, internal->port, &port) < 0) return NULL;
   if (n->n_maps == n->cap_maps) {
     size_t nc = n->cap_maps ? n->cap_maps * 2 : 16;
     sim_nat_mapping *nm = realloc(n->maps, nc * sizeof *nm);
@@ -292,10 +295,15 @@ static void nat_trace(sim_net *s, sim_nat *n, const char *what, const sim_pkt *p
                       const sim_nat_mapping *m, bool created) {
   if (!sim_tracing(s)) return;
   char extra[160], a[FIRN_ADDR_STRLEN];
-  snprintf(extra, sizeof extra, "(%s map %s/%s filt %s: %s <-> port %u%s)", n->name,
-           behavior_name(n->cfg.mapping), n->cfg.port_preservation ? "pp" : "-",
-           behavior_name(n->cfg.filtering), sim_addr_str(&m->internal, a), m->ext_port,
-           created ? ", new" : "");
+  if (!n->cfg.translate) {
+    snprintf(extra, sizeof extra, "(%s filt %s: state for %s%s)", n->name,
+             behavior_name(n->cfg.filtering), sim_addr_str(&m->internal, a), created ? ", new" : "");
+  } else {
+    snprintf(extra, sizeof extra, "(%s map %s/%s filt %s: %s <-> port %u%s)", n->name,
+             behavior_name(n->cfg.mapping), n->cfg.port_preservation ? "pp" : "-",
+             behavior_name(n->cfg.filtering), sim_addr_str(&m->internal, a), m->ext_port,
+             created ? ", new" : "");
+  }
   sim_pkt_trace(s, what, p, extra);
 }
 
@@ -304,7 +312,9 @@ static void nat_trace(sim_net *s, sim_nat *n, const char *what, const sim_pkt *p
 static void inbound(sim_net *s, sim_nat *n, sim_pkt *p) {
   sim_nat_mapping *m = NULL;
   for (size_t i = 0; i < n->n_maps; i++) {
-    if (n->maps[i].proto == p->proto && n->maps[i].ext_port == p->dst.port) {
+    const sim_nat_mapping *x = &n->maps[i];
+    if (x->proto == p->proto &&
+        (n->cfg.translate ? x->ext_port == p->dst.port : firn_addr_equal(&x->internal, &p->dst))) {
       m = &n->maps[i];
       break;
     }
@@ -323,7 +333,7 @@ static void inbound(sim_net *s, sim_nat *n, sim_pkt *p) {
   }
   if (n->cfg.inbound_refresh) refresh_inbound(n, m, &p->src);
   p->dst = m->internal;
-  nat_trace(s, n, "nat-in", p, m, false);
+  nat_trace(s, n, n->cfg.translate ? "nat-in" : "fw-in", p, m, false);
   sim_link_send(s, n->inside, SIM_UP, p);
 }
 
@@ -338,11 +348,17 @@ void sim_nat_receive(sim_net *s, sim_iface *iface, sim_pkt *p) {
     return;
   }
   if (iface->owner_kind == SIM_OWNER_NAT_OUTSIDE) {
+    if (!n->cfg.translate && firn_addr_equal_ip(&p->dst, ext)) {
+      snprintf(why, sizeof why, "(%s: nothing listens on the box)", n->name);
+      sim_drop(s, p, &s->stats.drop_no_socket, why);
+      return;
+    }
     inbound(s, n, p);
     return;
   }
   /* From the inside. */
-  if (firn_addr_equal_ip(&p->dst, &n->inside->addr)) {
+  if (firn_addr_equal_ip(&p->dst, &n->inside->addr) ||
+      (!n->cfg.translate && firn_addr_equal_ip(&p->dst, ext))) {
     snprintf(why, sizeof why, "(%s: nothing listens on the box)", n->name);
     sim_drop(s, p, &s->stats.drop_no_socket, why);
     return;
@@ -362,6 +378,11 @@ void sim_nat_receive(sim_net *s, sim_iface *iface, sim_pkt *p) {
   }
   m->last = s->now;
   permit(n, m, &p->dst);
+  if (!n->cfg.translate) {
+    nat_trace(s, n, "fw-out", p, m, created);
+    sim_link_send(s, n->outside, SIM_UP, p);
+    return;
+  }
   p->src = *ext;
   p->src.port = m->ext_port;
   if (hairpin) {

@@ -176,7 +176,20 @@ void sim_link_send(sim_net *s, sim_iface *iface, sim_dir dir, sim_pkt *p) {
   if (!link_schedule(s, ls, p)) sim_drop(s, p, &s->stats.drop_queue, "(no memory)");
 }
 
-/* Route `p` on `seg`, coming from `from`. */
+/* 1 if `addr` lives on `seg` or behind one of its firewalls (non-translating gateways, which
+ * route their inside addresses); `depth` bounds nesting. */
+static bool segment_reaches(const sim_segment *seg, const firn_addr *addr, int depth) {
+  for (const sim_iface *i = seg->ifaces; i; i = i->seg_next) {
+    if (i->addr.family == addr->family && firn_addr_equal_ip(&i->addr, addr)) return true;
+    if (depth > 0 && i->owner_kind == SIM_OWNER_NAT_OUTSIDE && !i->nat->cfg.translate &&
+        i->addr.family == addr->family && segment_reaches(i->nat->inside->seg, addr, depth - 1))
+      return true;
+  }
+  return false;
+}
+
+/* Route `p` on `seg`, coming from `from`: to the interface that owns the destination, else to
+ * a firewall whose inside reaches it, else up to the family's gateway. */
 static void segment_route(sim_net *s, sim_segment *seg, sim_iface *from, sim_pkt *p) {
   for (sim_iface *i = seg->ifaces; i; i = i->seg_next) {
     if (i->addr.family == p->dst.family && firn_addr_equal_ip(&i->addr, &p->dst)) {
@@ -184,8 +197,16 @@ static void segment_route(sim_net *s, sim_segment *seg, sim_iface *from, sim_pkt
       return;
     }
   }
-  if (seg->gateway && from != seg->gateway->inside) {
-    sim_link_send(s, seg->gateway->inside, SIM_DOWN, p);
+  for (sim_iface *i = seg->ifaces; i; i = i->seg_next) {
+    if (i != from && i->owner_kind == SIM_OWNER_NAT_OUTSIDE && !i->nat->cfg.translate &&
+        i->addr.family == p->dst.family && segment_reaches(i->nat->inside->seg, &p->dst, 8)) {
+      sim_link_send(s, i, SIM_DOWN, p);
+      return;
+    }
+  }
+  sim_nat *gw = seg->gateway[sim_family_index(p->dst.family)];
+  if (gw && from != gw->inside) {
+    sim_link_send(s, gw->inside, SIM_DOWN, p);
     return;
   }
   char why[96];

@@ -393,6 +393,86 @@ static void test_nested_nat(void **state) {
   sim_free(s);
 }
 
+/* Dual stack: IPv4 through a NAT, IPv6 through a stateful firewall on the same LAN. The
+ * firewall keeps addresses, lets replies in, filters the unsolicited, forgets after its
+ * timeout, and routes the inside prefix from the outside. */
+static void test_firewall_dual_stack(void **state) {
+  (void)state;
+  sim_net *s;
+  assert_int_equal(sim_new(&s, NULL), FIRN_OK);
+  sim_segment *lan, *wan;
+  assert_int_equal(sim_segment_new(s, "lan", &lan), FIRN_OK);
+  assert_int_equal(sim_segment_new(s, "wan", &wan), FIRN_OK);
+  sim_nat *nat4, *fw6, *dup;
+  assert_int_equal(sim_nat_new(s, "nat4", NULL, lan, "192.168.1.1", wan, "198.51.100.1", &nat4), FIRN_OK);
+  sim_nat_config fc;
+  sim_nat_config_default(&fc);
+  fc.translate = 0;
+  fc.filtering = SIM_NAT_APD;
+  fc.udp_timeout_ns = 30 * SEC;
+  assert_int_equal(sim_nat_new(s, "fw6", &fc, lan, "2001:db8:1::1", wan, "2001:db8:ffff::1", &fw6), FIRN_OK);
+  assert_int_equal(sim_nat_new(s, "fw6b", &fc, lan, "2001:db8:1::2", wan, "2001:db8:ffff::2", &dup),
+                   FIRN_ERR_STATE); /* one IPv6 gateway per segment */
+  sim_host *x, *srv, *other;
+  assert_int_equal(sim_host_new(s, "X", &x), FIRN_OK);
+  assert_int_equal(sim_host_new(s, "S", &srv), FIRN_OK);
+  assert_int_equal(sim_host_new(s, "O", &other), FIRN_OK);
+  assert_int_equal(sim_host_add_iface(x, lan, "192.168.1.10", NULL), FIRN_OK);
+  assert_int_equal(sim_host_add_iface(x, lan, "2001:db8:1::10", NULL), FIRN_OK);
+  assert_int_equal(sim_host_add_iface(srv, wan, "203.0.113.1", NULL), FIRN_OK);
+  assert_int_equal(sim_host_add_iface(srv, wan, "2001:db8:2::1", NULL), FIRN_OK);
+  assert_int_equal(sim_host_add_iface(other, wan, "2001:db8:2::2", NULL), FIRN_OK);
+  sim_recorder *rx = sim_recorder_new(), *rs = sim_recorder_new();
+  sim_udp *x4, *x6, *s4, *s6, *s6b, *o6;
+  firn_addr ax4 = sim_addr("192.168.1.10:5000"), ax6 = sim_addr("[2001:db8:1::10]:5000");
+  firn_addr as4 = sim_addr("203.0.113.1:3478"), as6 = sim_addr("[2001:db8:2::1]:3478");
+  firn_addr as6b = sim_addr("[2001:db8:2::1]:3479"), ao6 = sim_addr("[2001:db8:2::2]:3478");
+  assert_int_equal(sim_udp_open(x, &ax4, sim_recorder_cb, rx, &x4), FIRN_OK);
+  assert_int_equal(sim_udp_open(x, &ax6, sim_recorder_cb, rx, &x6), FIRN_OK);
+  assert_int_equal(sim_udp_open(srv, &as4, sim_recorder_cb, rs, &s4), FIRN_OK);
+  assert_int_equal(sim_udp_open(srv, &as6, sim_recorder_cb, rs, &s6), FIRN_OK);
+  assert_int_equal(sim_udp_open(srv, &as6b, NULL, NULL, &s6b), FIRN_OK);
+  assert_int_equal(sim_udp_open(other, &ao6, NULL, NULL, &o6), FIRN_OK);
+
+  /* Unsolicited before anything went out: the firewall drops it. */
+  sim_udp_send(s6, &ax6, "early", 5);
+  sim_udp_send(x4, &as4, "v4", 2);
+  sim_udp_send(x6, &as6, "v6", 2);
+  sim_run_until(s, NULL, NULL, FIRN_TIME_NEVER);
+  SIM_ASSERT_EQ(s, rx->n, 0);
+  SIM_ASSERT_EQ(s, rs->n, 2);
+  char buf[FIRN_ADDR_STRLEN];
+  assert_string_equal(sim_addr_str(&rs->rx[0].remote, buf), "198.51.100.1:5000"); /* translated */
+  assert_string_equal(sim_addr_str(&rs->rx[1].remote, buf), "[2001:db8:1::10]:5000"); /* not */
+
+  /* Replies pass; another port or another host does not (address-and-port filtering). */
+  sim_udp_send(s4, &rs->rx[0].remote, "r4", 2);
+  sim_udp_send(s6, &ax6, "r6", 2);
+  sim_udp_send(s6b, &ax6, "port", 4);
+  sim_udp_send(o6, &ax6, "host", 4);
+  firn_addr box = sim_addr("[2001:db8:ffff::1]:22");
+  sim_udp_send(o6, &box, "box", 3);
+  sim_run_until(s, NULL, NULL, FIRN_TIME_NEVER);
+  SIM_ASSERT_EQ(s, rx->n, 2);
+  SIM_ASSERT(s, firn_addr_equal(&rx->rx[1].remote, &as6) && firn_addr_equal(&rx->rx[1].local, &ax6));
+  sim_stats st;
+  sim_get_stats(s, &st);
+  SIM_ASSERT_EQ(s, st.drop_nat_mapping, 1); /* "early" */
+  SIM_ASSERT_EQ(s, st.drop_nat_filter, 2);
+  SIM_ASSERT_EQ(s, st.drop_no_socket, 1);   /* the firewall itself */
+  SIM_ASSERT_EQ(s, sim_nat_mapping_count(fw6), 1);
+
+  /* 30 s of silence: the state is gone and the server's packet is dropped again. */
+  sim_run_for(s, 30 * SEC);
+  sim_udp_send(s6, &ax6, "late", 4);
+  sim_run_until(s, NULL, NULL, FIRN_TIME_NEVER);
+  SIM_ASSERT_EQ(s, rx->n, 2);
+  SIM_ASSERT_EQ(s, sim_nat_mapping_count(fw6), 0);
+  test_free(rx);
+  test_free(rs);
+  sim_free(s);
+}
+
 /* Bounds and odd inputs: the mapping table cap, other address families, the NAT's own box. */
 static void test_nat_bounds(void **state) {
   (void)state;
@@ -450,6 +530,7 @@ int main(void) {
       cmocka_unit_test(test_mapping_timeout),
       cmocka_unit_test(test_hairpinning),
       cmocka_unit_test(test_nested_nat),
+      cmocka_unit_test(test_firewall_dual_stack),
       cmocka_unit_test(test_nat_bounds),
   };
   return cmocka_run_group_tests_name("sim_nat", tests, NULL, NULL);
