@@ -561,11 +561,18 @@ static void run_child(result *r, const char *exe, const char *args) {
   }
 }
 
+/* A figure with its unit, "-" when absent (< 0); without a unit it is a count. */
+static void figure(char *buf, size_t size, double v, const char *unit) {
+  if (v < 0) snprintf(buf, size, "-");
+  else if (unit[0]) snprintf(buf, size, "%.2f %s", v, unit);
+  else snprintf(buf, size, "%.0f", v);
+}
+
 static void row(const char *metric, double firn, double nice, const char *unit, const char *target,
                 int met) {
   char f[32], n[32], ratio[32];
-  snprintf(f, sizeof f, firn < 0 ? "-" : "%.2f %s", firn, unit);
-  snprintf(n, sizeof n, nice < 0 ? "-" : "%.2f %s", nice, unit);
+  figure(f, sizeof f, firn, unit);
+  figure(n, sizeof n, nice, unit);
   snprintf(ratio, sizeof ratio, firn < 0 || nice <= 0 ? "-" : "%.3f", firn / nice);
   printf("%-44s %14s %14s %8s  %-26s %s\n", metric, f, n, ratio, target,
          met < 0 ? "-" : met ? "met" : "NOT met");

@@ -69,3 +69,33 @@ printf '  %-10s %10d %10d %14s\n' validate "$fv" "$nv" "$(ratio "$fv" "$nv")"
 echo "  (firn build includes ${rng} instructions for the transaction ID from RAND_bytes)"
 target=$(awk -v f="$fv" -v n="$nv" 'BEGIN { print (3 * f <= n) ? "met" : "NOT met" }')
 echo "  target: firn validate <= 1/3 of libnice's instructions: ${target}"
+
+# ---------------------------------------------------------------------------------------- #
+# ICE benchmark (bench/bench_ice.c + bench/bench_ice_nice.c): two agents connecting over
+# 127.0.0.1, firn on the libuv runtime beside libnice 0.1.21. Instructions per connection:
+# `cycle --count N` (create two agents, connect, free both) under callgrind with N = 10 and
+# N = 40, (Ir@40 - Ir@10) / 30, so process start-up and one-time initialisation cancel.
+# bench_ice then runs the wall-clock, CPU and memory measurements, each in a fresh process,
+# and prints the whole table with the issue's targets.
+ninja -C "$dir" bench/bench_ice bench/bench_ice_nice >/dev/null
+ice="$dir/bench/bench_ice"
+ice_nice="$dir/bench/bench_ice_nice"
+
+ice_total_ir() {
+  local exe="$1" n="$2" out="$tmp/cg.ice.$(basename "$1").$2"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$exe" cycle --ta 20 --count "$n" \
+    >/dev/null 2>"$out.log" || { cat "$out.log" >&2; exit 1; }
+  awk '/^(summary|totals):/ { print $2; exit }' "$out"
+}
+ice_per_conn() {
+  local a b
+  a=$(ice_total_ir "$1" 10)
+  b=$(ice_total_ir "$1" 40)
+  echo $(((b - a) / 30))
+}
+
+echo
+echo "== bench_ice: firn beside libnice (instructions: callgrind, (Ir@40 - Ir@10) / 30 connections) =="
+ice_ir_firn=$(ice_per_conn "$ice")
+ice_ir_nice=$(ice_per_conn "$ice_nice")
+"$ice" --nice "$ice_nice" --ir-firn "$ice_ir_firn" --ir-nice "$ice_ir_nice"
