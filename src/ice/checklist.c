@@ -271,8 +271,10 @@ void firn_ice_pace(firn_agent *ag, uint64_t now) {
     if (!p) p = next_ordinary(st);
     if (!p) continue;
     if (firn_ice_send_check(ag, st, p, now) < 0) {
-      /* could not build or queue it (memory): try again on the next tick */
+      /* could not build or queue it (memory, random source): try again on the next tick;
+       * a nomination or triggered check must not be forgotten */
       if (p->state == PAIR_FROZEN) p->state = PAIR_WAITING;
+      (void)firn_ice_trigger(ag, st, p);
     }
     ag->last_check = now;
     ag->any_check = 1;
