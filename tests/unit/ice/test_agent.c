@@ -709,8 +709,27 @@ static void fa_free(void *p, void *user) {
 
 /* A whole connection where one agent's allocator fails its Nth call; nothing may crash or leak, and
  * the run either connects or reports an error. Returns A's allocation count. */
+typedef struct fail_rng {
+  h_rng inner;
+  long count, fail_at;
+} fail_rng;
+
+static int fr_fill(void *user, uint8_t *buf, size_t len) {
+  fail_rng *f = user;
+  if (++f->count == f->fail_at) return FIRN_ERR_RANDOM;
+  return h_rng_fill(&f->inner, buf, len);
+}
+
+static long run_with_failures(long fail_at, int victim, int rng, long *rng_calls);
+
 static long run_with_failing_alloc(long fail_at, int victim) {
-  fail_alloc fa = {0, fail_at, 0};
+  return run_with_failures(fail_at, victim, 0, NULL);
+}
+
+/* `rng`: fail the victim's Nth random draw instead of its Nth allocation. */
+static long run_with_failures(long fail_at, int victim, int rng, long *rng_calls) {
+  fail_alloc fa = {0, rng ? 0 : fail_at, 0};
+  fail_rng fr = {{91}, 0, rng ? fail_at : 0};
   firn_allocator al = {fa_malloc, fa_calloc, fa_realloc, fa_free, &fa};
   h_world w;
   memset(&w, 0, sizeof w);
@@ -731,6 +750,10 @@ static long run_with_failing_alloc(long fail_at, int victim) {
     firn_agent_settings s;
     h_settings(n, &s, i == 0 ? FIRN_ICE_CONTROLLING : FIRN_ICE_CONTROLLED);
     if (i == victim) s.alloc = &al;
+    if (i == victim && rng) {
+      s.random = fr_fill;
+      s.random_user = &fr;
+    }
     s.software = "firn-test";
     if (firn_agent_new(&n->ag, &s) != 0) {
       n->ag = NULL;
@@ -765,7 +788,7 @@ static long run_with_failing_alloc(long fail_at, int victim) {
     for (int i = 0; i < 2; i++) {
       firn_ice_state st = firn_agent_get_state(w.n[i].ag, 0);
       if (st != FIRN_ICE_COMPLETED && st != FIRN_ICE_CONNECTED)
-        fail_msg("allocation %ld of agent %d failed: agent %d is %s", fail_at, victim, i, firn_ice_state_name(st));
+        fail_msg("failure %ld injected in agent %d: agent %d is %s", fail_at, victim, i, firn_ice_state_name(st));
       assert_int_equal(firn_agent_get_selected_pair(w.n[i].ag, 0, 1, NULL, NULL, NULL), 0);
     }
   }
@@ -773,7 +796,18 @@ static long run_with_failing_alloc(long fail_at, int victim) {
     if (w.n[i].ag) firn_agent_free(w.n[i].ag);
   free(w.q);
   if (fail_at == 0 && !ok) fail_msg("baseline run failed");
+  if (rng_calls) *rng_calls = fr.count;
   return fa.count;
+}
+
+static void test_failing_random(void **state) {
+  (void)state;
+  for (int victim = 0; victim < 2; victim++) {
+    long calls = 0;
+    run_with_failures(0, victim, 1, &calls);
+    assert_true(calls > 5);
+    for (long n = 1; n <= calls + 1; n++) run_with_failures(n, victim, 1, NULL);
+  }
 }
 
 static void test_failing_alloc(void **state) {
@@ -832,6 +866,7 @@ int main(void) {
       cmocka_unit_test(test_lite),
       cmocka_unit_test(test_destroy_from_callback),
       cmocka_unit_test(test_failing_alloc),
+      cmocka_unit_test(test_failing_random),
       cmocka_unit_test(test_mutated_packets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
