@@ -652,9 +652,11 @@ static void driver(const bench_opts *o, const char *nice_exe, double ir_firn, do
          "taken after one warm-up connection. hooks = bytes requested through firn's allocator\n"
          "hooks; mallinfo2 = glibc arena + mmapped bytes (libuv's and GLib's allocations too).\n"
          "connect: from gathering start to both agents connected (firn CONNECTED/COMPLETED,\n"
-         "libnice READY; libnice reports CONNECTED at the same instant). firn core alone on a\n"
-         "virtual clock with zero delay: a pair connects after %.2f ms at Ta = 20 ms.\n",
-         agents, agents / 2, get(&fcore, "virtual_connect_ms_first_pair"));
+         "libnice READY; libnice's CONNECTED came after %.2f / %.2f ms, medians at Ta 20 / 1).\n"
+         "firn core alone on a virtual clock with zero delay: a pair connects after %.2f ms\n"
+         "at Ta = 20 ms.\n",
+         agents, agents / 2, get(&nc20, "first_connected_ms_median"),
+         get(&nc1, "first_connected_ms_median"), get(&fcore, "virtual_connect_ms_first_pair"));
 }
 
 int main(int argc, char **argv) {
