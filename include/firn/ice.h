@@ -70,8 +70,8 @@ typedef struct firn_candidate {
  * Parse a candidate attribute: "candidate:..." with or without a leading "a=", with
  * optional trailing CR/LF. Tolerates unknown extension attributes (name/value pairs).
  * Host names (e.g. mDNS ".local" names) are not resolved: FIRN_ERR_UNSUPPORTED.
- * @return 0, FIRN_ERR_ICE_BAD_CANDIDATE (with a reason in the log), FIRN_ERR_UNSUPPORTED,
- *         FIRN_ERR_INVALID_ARG.
+ * @return 0, FIRN_ERR_ICE_BAD_CANDIDATE, FIRN_ERR_UNSUPPORTED, FIRN_ERR_INVALID_ARG.
+ * firn_candidate_parse_ex() in firn/sdp.h also returns a short reason for the failure.
  */
 FIRN_API int firn_candidate_parse(firn_candidate *cand, const char *line, size_t len);
 /** Format as "candidate:<foundation> <component> <udp|tcp> <prio> <addr> <port> typ <type>
@@ -312,7 +312,9 @@ FIRN_API int firn_agent_tcp_closed(firn_agent *agent, uint32_t conn, uint64_t no
 /** Close: stop checks and consent; the state becomes CLOSED. */
 FIRN_API int firn_agent_close(firn_agent *agent, uint64_t now);
 
-/** 1 if `ifname` looks like a VPN tunnel (tun, tap, wg, ppp, ipsec, utun prefixes). */
+/** 1 if `ifname` looks like a VPN tunnel: a prefix tun, tap, wg, ppp, ipsec or utun (any
+ *  case) followed by the end, a digit, '-', '_' or '.' ("tun0", "wg-mullvad", "utun3",
+ *  "TAP-Windows Adapter"); not "tunnelx", "tunl0", "tailscale0", "eth0". */
 FIRN_API int firn_ice_ifname_is_vpn(const char *ifname);
 
 #ifdef __cplusplus
