@@ -644,11 +644,6 @@ firn_ssize firn_agent_poll_transmit(firn_agent *ag, uint64_t now, uint8_t *buf, 
 /* ------------------------------------------------------------------------------------------ */
 /* Timers and state                                                                            */
 
-int firn_ice_pair_sending_allowed(const firn_agent *ag, const ice_stream *st, const ice_pair *p) {
-  (void)ag;
-  return !st->comp[p->component - 1].consent_failed;
-}
-
 static int stream_checks_pending(const ice_stream *st) {
   if (st->ntrig) return 1;
   for (unsigned i = 0; i < st->npairs; i++) {

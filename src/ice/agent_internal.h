@@ -80,7 +80,6 @@ typedef struct ice_local {
   uint8_t vpn;
   uint8_t reported;         /* on_candidate queued */
   uint8_t usable;           /* may be paired/signalled (policy) */
-  uint8_t gather_pending;   /* a srflx request from this base is in flight */
   unsigned ngather;         /* srflx requests in flight from this base */
 } ice_local;
 
@@ -290,6 +289,5 @@ uint64_t firn_ice_consent_expiry(const firn_agent *ag, const ice_stream *st);
 int firn_ice_consent_response(firn_agent *ag, ice_stream *st, const firn_stun_msg *msg,
                               const firn_path *path, uint64_t now);
 void firn_ice_restart_finish(firn_agent *ag, ice_stream *st);
-int firn_ice_pair_sending_allowed(const firn_agent *ag, const ice_stream *st, const ice_pair *p);
 
 #endif
