@@ -164,6 +164,67 @@ static void test_ice_both_controlled(void **state) {
   for (uint64_t seed = 300; seed < 305; seed++) both_same_role(FIRN_ICE_CONTROLLED, seed);
 }
 
+/* Dual stack on one LAN: the IPv6 host pair wins (RFC 8421), data flows over it. */
+static void test_ice_dual_stack_prefers_ipv6(void **state) {
+  (void)state;
+  world w;
+  world_new(&w, 6, NULL, NULL);
+  assert_int_equal(sim_host_add_iface(w.a, w.lan_a, "2001:db8:1::10", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w.c, w.lan_a, "2001:db8:1::20", NULL), 0);
+  peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, "203.0.113.1:3478", 1);
+  peer_start(&w.pb, w.s, w.c, "C", "192.168.1.20:6000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+  peer_add_address(&w.pa, "[2001:db8:1::10]:5000", "eth0");
+  peer_add_address(&w.pb, "[2001:db8:1::20]:6000", "eth0");
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 5 * SEC));
+  assert_types(w.s, &w.pa, FIRN_CAND_HOST, FIRN_CAND_HOST);
+  SIM_ASSERT_EQ(w.s, w.pa.sel_l.addr.family, FIRN_AF_INET6);
+  SIM_ASSERT_EQ(w.s, w.pb.sel_l.addr.family, FIRN_AF_INET6);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 10), 0);
+  world_free(&w);
+}
+
+/* Both peers also sit on a VPN that connects them. By default the tunnel is deprioritised
+ * and media takes the LAN; with FIRN_VPN_ALLOW the tunnel (added first) is an ordinary
+ * interface and wins; with FIRN_VPN_EXCLUDE it is not even a candidate. */
+static void vpn_case(firn_vpn_policy pol, int expect_vpn) {
+  world w;
+  world_new(&w, 7, NULL, NULL);
+  sim_segment *vpn;
+  assert_int_equal(sim_segment_new(w.s, "vpn", &vpn), 0);
+  assert_int_equal(sim_host_add_iface(w.a, vpn, "10.8.0.10", NULL), 0);
+  assert_int_equal(sim_host_add_iface(w.c, vpn, "10.8.0.20", NULL), 0);
+  firn_agent_settings sa, sb;
+  peer_settings(&w.pa, &sa, FIRN_ICE_CONTROLLING);
+  peer_settings(&w.pb, &sb, FIRN_ICE_CONTROLLED);
+  sa.vpn = sb.vpn = pol;
+  if (pol == FIRN_VPN_EXCLUDE) {
+    /* the VPN address is offered but refused: the agent must still work on the LAN */
+    peer_start_if(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", "eth0", &sa, FIRN_ICE_CONTROLLING, NULL, 1);
+    peer_start_if(&w.pb, w.s, w.c, "C", "192.168.1.20:6000", "eth0", &sb, FIRN_ICE_CONTROLLED, NULL, 2);
+    peer_add_address(&w.pa, "10.8.0.10:5000", "tun0");
+    peer_add_address(&w.pb, "10.8.0.20:6000", "tun0");
+    SIM_ASSERT_EQ(w.s, w.pa.ncands, 1);
+  } else {
+    peer_start_if(&w.pa, w.s, w.a, "A", "10.8.0.10:5000", "tun0", &sa, FIRN_ICE_CONTROLLING, NULL, 1);
+    peer_start_if(&w.pb, w.s, w.c, "C", "10.8.0.20:6000", "tun0", &sb, FIRN_ICE_CONTROLLED, NULL, 2);
+    peer_add_address(&w.pa, "192.168.1.10:5000", "eth0");
+    peer_add_address(&w.pb, "192.168.1.20:6000", "eth0");
+  }
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 5 * SEC));
+  assert_types(w.s, &w.pa, FIRN_CAND_HOST, FIRN_CAND_HOST);
+  firn_addr tun = sim_addr("10.8.0.10:5000");
+  SIM_ASSERT_EQ(w.s, firn_addr_equal(&w.pa.sel_l.addr, &tun), expect_vpn);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 10), 0);
+  world_free(&w);
+}
+
+static void test_ice_vpn_policy(void **state) {
+  (void)state;
+  vpn_case(FIRN_VPN_DEPRIORITIZE, 0);
+  vpn_case(FIRN_VPN_ALLOW, 1);
+  vpn_case(FIRN_VPN_EXCLUDE, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_same_lan_host),
@@ -175,6 +236,8 @@ int main(void) {
       cmocka_unit_test(test_ice_lite_peer),
       cmocka_unit_test(test_ice_both_controlling),
       cmocka_unit_test(test_ice_both_controlled),
+      cmocka_unit_test(test_ice_dual_stack_prefers_ipv6),
+      cmocka_unit_test(test_ice_vpn_policy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,7 +20,10 @@
 typedef struct ice_peer {
   sim_net *s;
   sim_host *h;
-  sim_udp *u;
+  sim_udp *u;                 /* the first socket */
+  sim_udp *extra_u[4];        /* more host addresses (peer_add_address) */
+  firn_addr extra_local[4];
+  int nextra;
   sim_timer *t;
   firn_agent *ag;
   sim_rng rng;
@@ -40,6 +43,14 @@ typedef struct ice_peer {
   uint64_t selected_at;
 } ice_peer;
 
+/* The socket bound at `local`. */
+static inline sim_udp *peer_socket(ice_peer *p, const firn_addr *local) {
+  if (firn_addr_equal(local, &p->local)) return p->u;
+  for (int i = 0; i < p->nextra; i++)
+    if (firn_addr_equal(local, &p->extra_local[i])) return p->extra_u[i];
+  return NULL;
+}
+
 static inline void peer_sync(ice_peer *p) {
   if (!p->ag) return;
   uint8_t buf[1500];
@@ -48,8 +59,9 @@ static inline void peer_sync(ice_peer *p) {
     firn_ssize n = firn_agent_poll_transmit(p->ag, sim_now(p->s), buf, sizeof buf, &path);
     if (n == FIRN_ERR_WOULDBLOCK) break;
     SIM_ASSERT(p->s, n > 0);
-    SIM_ASSERT(p->s, firn_addr_equal(&path.local, &p->local));
-    (void)sim_udp_send(p->u, &path.remote, buf, (size_t)n);
+    sim_udp *u = peer_socket(p, &path.local);
+    SIM_ASSERT(p->s, u != NULL);
+    (void)sim_udp_send(u, &path.remote, buf, (size_t)n);
   }
   uint64_t e = firn_agent_expiry(p->ag);
   if (e != FIRN_TIME_NEVER && e < sim_now(p->s)) e = sim_now(p->s);
@@ -141,9 +153,9 @@ static inline void peer_settings(ice_peer *p, firn_agent_settings *s, firn_ice_r
 
 /* Create the peer's agent on host `h` bound at `addr` ("192.168.1.10:5000"). `s` may be NULL
  * (defaults with `role`). `stun` may be NULL. Gathering starts at once. */
-static inline void peer_start(ice_peer *p, sim_net *s, sim_host *h, const char *name, const char *addr,
-                              const firn_agent_settings *given, firn_ice_role role, const char *stun,
-                              uint64_t rng_stream) {
+static inline void peer_start_if(ice_peer *p, sim_net *s, sim_host *h, const char *name, const char *addr,
+                                 const char *ifname, const firn_agent_settings *given, firn_ice_role role,
+                                 const char *stun, uint64_t rng_stream) {
   memset(p, 0, sizeof *p);
   p->s = s;
   p->h = h;
@@ -168,7 +180,7 @@ static inline void peer_start(ice_peer *p, sim_net *s, sim_host *h, const char *
   memset(&la, 0, sizeof la);
   la.addr = p->local;
   la.transport = FIRN_TRANSPORT_UDP;
-  la.ifname = "eth0";
+  la.ifname = ifname;
   assert_int_equal(firn_agent_add_local_address(p->ag, p->stream, 1, &la, sim_now(s)), 0);
   if (stun) {
     firn_ice_server srv;
@@ -179,6 +191,27 @@ static inline void peer_start(ice_peer *p, sim_net *s, sim_host *h, const char *
   }
   assert_int_equal(firn_agent_gather(p->ag, sim_now(s)), 0);
   peer_sync(p);
+}
+
+/* Bind one more host address (before gathering ends) and tell the agent. */
+static inline void peer_add_address(ice_peer *p, const char *addr, const char *ifname) {
+  assert_true(p->nextra < 4);
+  firn_addr a = sim_addr(addr);
+  assert_int_equal(sim_udp_open(p->h, &a, peer_recv, p, &p->extra_u[p->nextra]), 0);
+  p->extra_local[p->nextra++] = a;
+  firn_local_address la;
+  memset(&la, 0, sizeof la);
+  la.addr = a;
+  la.transport = FIRN_TRANSPORT_UDP;
+  la.ifname = ifname;
+  assert_int_equal(firn_agent_add_local_address(p->ag, p->stream, 1, &la, sim_now(p->s)), 0);
+  peer_sync(p);
+}
+
+static inline void peer_start(ice_peer *p, sim_net *s, sim_host *h, const char *name, const char *addr,
+                              const firn_agent_settings *given, firn_ice_role role, const char *stun,
+                              uint64_t rng_stream) {
+  peer_start_if(p, s, h, name, addr, "eth0", given, role, stun, rng_stream);
 }
 
 static inline void peer_stop(ice_peer *p) {
@@ -248,8 +281,9 @@ static inline unsigned peers_exchange(sim_net *s, ice_peer *a, ice_peer *b, unsi
       firn_ssize len = firn_agent_write_data(ps[k]->ag, ps[k]->stream, 1, pkt, sizeof pkt, out, sizeof out, &path,
                                              sim_now(s));
       SIM_ASSERT(s, len == (firn_ssize)sizeof pkt);
-      SIM_ASSERT(s, firn_addr_equal(&path.local, &ps[k]->local));
-      (void)sim_udp_send(ps[k]->u, &path.remote, out, (size_t)len);
+      sim_udp *u = peer_socket(ps[k], &path.local);
+      SIM_ASSERT(s, u != NULL);
+      (void)sim_udp_send(u, &path.remote, out, (size_t)len);
     }
     sim_run_for(s, 20 * MS);
   }
