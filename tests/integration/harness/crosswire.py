@@ -252,7 +252,7 @@ def main():
         os.makedirs(args.log_dir, exist_ok=True)
         for side in (a, b):
             with open(os.path.join(args.log_dir, side.name + ".stdout"), "w") as f:
-                f.write("\n".join(side.sdp + ["."] + side.after) + "\n")
+                f.write("\n".join(side.sdp + (["."] if side.dot_seen else []) + side.after) + "\n")
             with open(os.path.join(args.log_dir, side.name + ".stderr"), "w") as f:
                 f.write("\n".join(side.stderr) + "\n")
 
