@@ -562,18 +562,19 @@ int firn_stun_key_new_raw(firn_stun_key **out, const firn_allocator *alloc, cons
   k->alloc = a;
   k->key_len = key_len;
   if (key_len) memcpy(k->key, key, key_len);
+  /* The HMAC-SHA256 context is made on first use (lazy_sha256): short-term ICE keys never
+   * need it, and fetching and keying it costs more than everything else here. */
   int ok = 0;
+#if FIRN_FAST_SHA1
+  ok = sha1_pads(k);
+#else
   EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
   if (mac) {
-    k->sha256 = mac_ctx_new(mac, OSSL_DIGEST_NAME_SHA2_256, k->key, key_len);
-#if FIRN_FAST_SHA1
-    ok = k->sha256 && sha1_pads(k);
-#else
     k->sha1 = mac_ctx_new(mac, OSSL_DIGEST_NAME_SHA1, k->key, key_len);
-    ok = k->sha256 && k->sha1;
-#endif
-    EVP_MAC_free(mac); /* the contexts keep their own references */
+    ok = k->sha1 != NULL;
+    EVP_MAC_free(mac); /* the context keeps its own reference */
   }
+#endif
   if (!ok) {
     firn_stun_key_free(k);
     return FIRN_ERR_CRYPTO;
@@ -652,6 +653,18 @@ int firn_stun_userhash(const char *username, size_t username_len, const char *re
 /* ---------------------------------------------------------------------------------------- */
 /* MESSAGE-INTEGRITY                                                                         */
 
+/* Create the HMAC-SHA256 context on first use. The key is logically const (its value never
+ * changes); the context is a cache, like the one SHA-256 MACs already mutate per message. */
+static EVP_MAC_CTX *lazy_sha256(const firn_stun_key *key) {
+  if (key->sha256) return key->sha256;
+  firn_stun_key *k = (firn_stun_key *)key;
+  EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+  if (!mac) return NULL;
+  k->sha256 = mac_ctx_new(mac, OSSL_DIGEST_NAME_SHA2_256, k->key, k->key_len);
+  EVP_MAC_free(mac);
+  return k->sha256;
+}
+
 int firn_stun_hmac(const firn_stun_key *key, int sha256, const uint8_t *msg, size_t prefix_len,
                    uint16_t hdr_len, uint8_t out[32]) {
 #if FIRN_FAST_SHA1
@@ -660,7 +673,8 @@ int firn_stun_hmac(const firn_stun_key *key, int sha256, const uint8_t *msg, siz
     return 0;
   }
 #endif
-  EVP_MAC_CTX *ctx = sha256 ? key->sha256 : key->sha1;
+  EVP_MAC_CTX *ctx = sha256 ? lazy_sha256(key) : key->sha1;
+  if (!ctx) return FIRN_ERR_CRYPTO;
   uint8_t head[4];
   size_t out_len = 0;
   head[0] = msg[0];
