@@ -225,6 +225,29 @@ static void test_ice_vpn_policy(void **state) {
   vpn_case(FIRN_VPN_EXCLUDE, 0);
 }
 
+/* Both behind symmetric NATs: without a relay (issue 4) there is no path. Both sides fail
+ * cleanly once every pair has timed out, and stop sending checks. */
+static void test_ice_both_symmetric_fails(void **state) {
+  (void)state;
+  sim_nat_config sym;
+  sim_nat_config_symmetric(&sym);
+  world w;
+  world_new(&w, 8, &sym, &sym);
+  peer_start(&w.pa, w.s, w.a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, "203.0.113.1:3478", 1);
+  peer_start(&w.pb, w.s, w.b, "B", "192.168.2.10:6000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+  SIM_ASSERT(w.s, !peers_connect(w.s, &w.pa, &w.pb, 40 * SEC));
+  SIM_ASSERT_EQ(w.s, w.pa.state, FIRN_ICE_FAILED);
+  SIM_ASSERT_EQ(w.s, w.pb.state, FIRN_ICE_FAILED);
+  SIM_ASSERT_EQ(w.s, w.pa.selected, 0);
+  SIM_ASSERT_EQ(w.s, firn_agent_expiry(w.pa.ag), FIRN_TIME_NEVER);
+  sim_stats before, after;
+  sim_get_stats(w.s, &before);
+  sim_run_for(w.s, 60 * SEC);
+  sim_get_stats(w.s, &after);
+  SIM_ASSERT_EQ(w.s, after.sent - before.sent, 0);
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_same_lan_host),
@@ -236,6 +259,7 @@ int main(void) {
       cmocka_unit_test(test_ice_lite_peer),
       cmocka_unit_test(test_ice_both_controlling),
       cmocka_unit_test(test_ice_both_controlled),
+      cmocka_unit_test(test_ice_both_symmetric_fails),
       cmocka_unit_test(test_ice_dual_stack_prefers_ipv6),
       cmocka_unit_test(test_ice_vpn_policy),
   };
