@@ -82,6 +82,7 @@ struct firn_turn {
   int redirected;
   int connected;     /* stream transports: connection open (and TLS done) */
   int conn_open;     /* stream transports: connection requested and not closed */
+  unsigned conn_gen; /* bumped when a connection is released: stale loops stop */
 
   firn_addr mapped, relayed[2];
   unsigned nrelayed;
@@ -326,6 +327,7 @@ static void close_connection(firn_turn *t) {
   t->conn_open = 0;
   t->connected = 0;
   t->flen = 0;
+  t->conn_gen++;
   if (t->cb.on_close_connection && !t->free_pending) t->cb.on_close_connection(t->user, t);
 }
 
@@ -944,6 +946,7 @@ static void begin_allocating(firn_turn *t) {
 
 /* Plaintext stream bytes: reassemble and handle whole frames. */
 static int feed_frames(firn_turn *t, const uint8_t *data, size_t len) {
+  unsigned gen = t->conn_gen;
   while (len) {
     size_t take = t->max_frame - t->flen;
     if (take > len) take = len;
@@ -960,7 +963,8 @@ static int feed_frames(firn_turn *t, const uint8_t *data, size_t len) {
       }
       if (n == 0) break;
       handle_frame(t, t->fbuf, (size_t)n);
-      if (t->free_pending || !t->conn_open) return FIRN_OK;
+      /* a callback or the frame itself may have closed, failed or replaced the connection */
+      if (t->free_pending || !t->conn_open || t->conn_gen != gen) return FIRN_OK;
       memmove(t->fbuf, t->fbuf + n, t->flen - (size_t)n);
       t->flen -= (size_t)n;
     }
@@ -990,9 +994,10 @@ static int tls_progress(firn_turn *t) {
       else fail(t, n == FIRN_ERR_CLOSED ? FIRN_TURN_FAIL_CONNECT : FIRN_TURN_FAIL_TLS, 0, (int)n);
       return (int)n;
     }
+    unsigned gen = t->conn_gen;
     int rc = feed_frames(t, buf, (size_t)n);
     if (rc < 0) return rc;
-    if (t->free_pending || !t->conn_open) return FIRN_OK;
+    if (t->free_pending || !t->conn_open || t->conn_gen != gen) return FIRN_OK;
   }
 }
 
@@ -1040,6 +1045,8 @@ int firn_turn_connection_closed(firn_turn *t, uint64_t now) {
   enter(t, now);
   t->conn_open = 0;
   t->connected = 0;
+  t->flen = 0;
+  t->conn_gen++;
   if (t->state == FIRN_TURN_CLOSING) finish_close(t);
   else fail(t, FIRN_TURN_FAIL_CONNECT, 0, FIRN_ERR_CLOSED);
   leave(t);

@@ -104,6 +104,30 @@ static void test_requested_lifetime(void **state) {
   h_done(&x);
 }
 
+/* A 438 to the signed Allocate: retried with the new nonce, then allocated. */
+static void test_allocate_438(void **state) {
+  (void)state;
+  h x;
+  h_init(&x, FIRN_TRANSPORT_UDP);
+  h_new(&x);
+  assert_int_equal(firn_turn_start(x.t, x.now), FIRN_OK);
+  h_expect(&x, FIRN_STUN_ALLOCATE);
+  assert_int_equal(h_reply_401(&x, "nonce-1"), FIRN_OK);
+  h_expect(&x, FIRN_STUN_ALLOCATE);
+  assert_int_equal(h_reply_438(&x, "nonce-2"), FIRN_OK);
+  h_expect(&x, FIRN_STUN_ALLOCATE);
+  const char *n;
+  size_t nl;
+  assert_int_equal(firn_stun_msg_get_string(&x.req, FIRN_STUN_ATTR_NONCE, &n, &nl), FIRN_OK);
+  assert_memory_equal(n, "nonce-2", 7);
+  assert_int_equal(h_reply_alloc_ok(&x, 600), FIRN_OK);
+  assert_int_equal(firn_turn_get_state(x.t), FIRN_TURN_READY);
+  firn_turn_stats st;
+  firn_turn_get_stats(x.t, &st);
+  assert_int_equal(st.allocate_requests, 1); /* one transaction, retried inside */
+  h_done(&x);
+}
+
 /* A 401 that repeats the nonce we just used: the password is wrong, stop. */
 static void test_repeated_nonce_stops(void **state) {
   (void)state;
@@ -882,6 +906,7 @@ int main(void) {
       cmocka_unit_test(test_allocate_flow),
       cmocka_unit_test(test_refresh_schedule_and_438),
       cmocka_unit_test(test_requested_lifetime),
+      cmocka_unit_test(test_allocate_438),
       cmocka_unit_test(test_repeated_nonce_stops),
       cmocka_unit_test(test_437_mismatch),
       cmocka_unit_test(test_unsigned_error_wrong_tid),

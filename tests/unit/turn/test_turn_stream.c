@@ -276,6 +276,133 @@ static void test_tcp_connection_events(void **state) {
   h_done(&x);
 }
 
+/* ALTERNATE-SERVER over TCP: the connection is closed and a new one requested to the
+ * alternate; the Allocate starts afresh there. */
+static void test_tcp_alternate_server(void **state) {
+  (void)state;
+  h x;
+  h_init(&x, FIRN_TRANSPORT_TCP);
+  h_new(&x);
+  assert_int_equal(firn_turn_start(x.t, x.now), FIRN_OK);
+  assert_int_equal(firn_turn_connected(x.t, 1, x.now), FIRN_OK);
+  h_expect(&x, FIRN_STUN_ALLOCATE);
+  firn_addr alt;
+  h_addr(&alt, "203.0.113.9:443");
+  resp r;
+  r_begin(&r, &x, FIRN_STUN_ERROR);
+  firn_stun_add_error(&r.b, 300, NULL);
+  firn_stun_add_addr(&r.b, FIRN_STUN_ATTR_ALTERNATE_SERVER, &alt);
+  assert_int_equal(s_deliver(&x, r.buf, (size_t)r_end(&r, &x, 0)), FIRN_OK);
+  assert_int_equal(x.nclose, 1);
+  assert_int_equal(x.nconnect, 2);
+  firn_turn_info info;
+  firn_turn_get_info(x.t, &info);
+  assert_int_equal(info.state, FIRN_TURN_CONNECTING);
+  assert_true(firn_addr_equal(&info.server, &alt));
+  assert_int_equal(firn_turn_connected(x.t, 1, x.now), FIRN_OK);
+  h_expect(&x, FIRN_STUN_ALLOCATE);
+  assert_false(h_req_signed(&x));
+  assert_int_equal(s_reply_401(&x), FIRN_OK);
+  h_expect(&x, FIRN_STUN_ALLOCATE);
+  size_t n = (size_t)h_build_alloc_ok(&x, &r, 600, 1);
+  assert_int_equal(s_deliver(&x, r.buf, n), FIRN_OK);
+  assert_int_equal(firn_turn_get_state(x.t), FIRN_TURN_READY);
+  h_done(&x);
+}
+
+/* Freeing the object from inside on_connect (during start) is deferred and safe. */
+static void free_in_connect(void *user, firn_turn *t, const firn_addr *server) {
+  (void)server;
+  h *x = user;
+  x->nconnect++;
+  firn_turn_free(t);
+  x->t = NULL;
+}
+
+static void test_free_in_connect(void **state) {
+  (void)state;
+  h x;
+  h_init(&x, FIRN_TRANSPORT_TCP);
+  x.s.callbacks.on_connect = free_in_connect;
+  h_new(&x);
+  firn_turn *t = x.t;
+  assert_int_equal(firn_turn_start(t, x.now), FIRN_OK);
+  assert_null(x.t);
+  assert_int_equal(x.nconnect, 1);
+  h_done(&x);
+}
+
+/* TCP life under an allocator failing at every allocation: no leak, no crash. */
+typedef struct failing {
+  long countdown, calls, live;
+} failing;
+static int should_fail(failing *f) {
+  f->calls++;
+  return f->countdown >= 0 && f->countdown-- == 0;
+}
+static void *f_malloc(size_t n, void *u) {
+  if (should_fail(u)) return NULL;
+  void *p = malloc(n);
+  if (p) ((failing *)u)->live++;
+  return p;
+}
+static void *f_calloc(size_t a, size_t b, void *u) {
+  if (should_fail(u)) return NULL;
+  void *p = calloc(a, b);
+  if (p) ((failing *)u)->live++;
+  return p;
+}
+static void *f_realloc(void *p, size_t n, void *u) {
+  if (should_fail(u)) return NULL;
+  if (!p) ((failing *)u)->live++;
+  return realloc(p, n);
+}
+static void f_free(void *p, void *u) {
+  if (p) ((failing *)u)->live--;
+  free(p);
+}
+
+static int tcp_life(failing *fl) {
+  h x;
+  h_init(&x, FIRN_TRANSPORT_TCP);
+  firn_allocator al = {f_malloc, f_calloc, f_realloc, f_free, fl};
+  x.s.alloc = &al;
+  int ok = 0;
+  firn_addr peer;
+  h_addr(&peer, "198.51.100.20:7000");
+  if (firn_turn_new(&x.t, &x.s) != FIRN_OK || firn_turn_start(x.t, x.now) != FIRN_OK) goto out;
+  if (firn_turn_connected(x.t, 1, x.now) != FIRN_OK || h_poll(&x) <= 0) goto out;
+  s_reply_401(&x);
+  if (h_poll(&x) <= 0) goto out;
+  resp r;
+  firn_ssize n = h_build_alloc_ok(&x, &r, 600, 1);
+  s_deliver(&x, r.buf, (size_t)n);
+  if (firn_turn_bind_channel(x.t, &peer, x.now, NULL) != FIRN_OK) goto out;
+  for (int i = 0; i < 2; i++) {
+    if (h_poll(&x) <= 0) goto out;
+    s_reply_ok(&x, -1);
+  }
+  uint8_t b[64];
+  size_t bn = h_channel_data(b, 0x4000, "abc", 3, 1);
+  s_deliver(&x, b, bn);
+  ok = x.ndata == 1;
+out:
+  h_done(&x);
+  return ok;
+}
+
+static void test_tcp_failing_allocator(void **state) {
+  (void)state;
+  failing fl = {-1, 0, 0};
+  assert_true(tcp_life(&fl));
+  assert_int_equal(fl.live, 0);
+  for (long i = 0; i < fl.calls; i++) {
+    failing f = {i, 0, 0};
+    (void)tcp_life(&f);
+    if (f.live != 0) fail_msg("leak with allocation %ld failing: %ld live", i, f.live);
+  }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* TLS                                                                                         */
 
@@ -541,6 +668,9 @@ int main(void) {
       cmocka_unit_test(test_tcp_wrap_padding),
       cmocka_unit_test(test_tcp_oversized_and_garbage),
       cmocka_unit_test(test_tcp_connection_events),
+      cmocka_unit_test(test_tcp_alternate_server),
+      cmocka_unit_test(test_free_in_connect),
+      cmocka_unit_test(test_tcp_failing_allocator),
       cmocka_unit_test(test_tls_allocate_and_data),
       cmocka_unit_test(test_tls_wrong_name_fails),
       cmocka_unit_test(test_tls_bad_ca),
