@@ -670,16 +670,19 @@ static void alloc_done(firn_turn *t, int status, int code, const firn_stun_msg *
       fail(t, FIRN_TURN_FAIL_INTEGRITY, 0, FIRN_ERR_STUN_NO_INTEGRITY);
       return;
     }
+    /* relayed[0] is the requested family; relayed[1] the additional one (dual) */
     firn_addr rel[2];
+    memset(rel, 0, sizeof rel);
     unsigned n = 0;
     for (unsigned i = 0; i < 2; i++) {
       firn_addr a;
       if (firn_stun_msg_get_xor_addr(msg, FIRN_STUN_ATTR_XOR_RELAYED_ADDRESS, i, &a) != FIRN_OK) break;
-      if (valid_peer(&a) && a.port != 0 && (n == 0 || a.family != rel[0].family)) rel[n++] = a;
+      if (!valid_peer(&a) || a.port == 0) continue;
+      if (a.family == t->family && rel[0].family == FIRN_AF_NONE) rel[0] = a;
+      else if (t->dual && a.family == FIRN_AF_INET6 && rel[1].family == FIRN_AF_NONE) rel[1] = a;
     }
-    int fam_ok = 0;
-    for (unsigned i = 0; i < n; i++) fam_ok |= rel[i].family == t->family;
-    if (!fam_ok) {
+    if (rel[0].family != FIRN_AF_NONE) n = rel[1].family != FIRN_AF_NONE ? 2 : 1;
+    if (n == 0) {
       fail(t, FIRN_TURN_FAIL_PROTOCOL, 0, FIRN_ERR_STUN_BAD_ATTR);
       return;
     }
