@@ -225,6 +225,8 @@ typedef struct opts {
   firn_transport tr;
   const char *server_name; /* TLS; NULL: the generated certificate's name */
   uint64_t perm_refresh_ns, chan_refresh_ns;
+  firn_family family;      /* 0: IPv4 */
+  int dual;
 } opts;
 
 static void drv_open(drv *d, uv_loop_t *loop, const opts *o) {
@@ -246,6 +248,8 @@ static void drv_open(drv *d, uv_loop_t *loop, const opts *o) {
   s.tls_ca_file = o->tr == FIRN_TRANSPORT_TLS ? env("FIRN_COTURN_CA") : NULL;
   s.tls_server_name = o->server_name ? o->server_name : (o->tr == FIRN_TRANSPORT_TLS ? env("FIRN_COTURN_TLS_NAME") : NULL);
   s.permission_refresh_ns = o->perm_refresh_ns;
+  s.family = o->family ? o->family : FIRN_AF_INET;
+  s.dual = o->dual;
   s.channel_refresh_ns = o->chan_refresh_ns;
   s.callbacks.on_state = cb_state;
   s.callbacks.on_data = cb_data;
@@ -340,7 +344,7 @@ static void allocate_over(firn_transport tr) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   drv d;
-  opts o = {tr, NULL, 0, 0};
+  opts o = {tr, NULL, 0, 0, 0, 0};
   drv_open(&d, &loop, &o);
   allocate(&d);
   deallocate(&d);
@@ -358,7 +362,7 @@ static void test_tls_wrong_name(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   drv d;
-  opts o = {FIRN_TRANSPORT_TLS, "wrong.firn.test", 0, 0};
+  opts o = {FIRN_TRANSPORT_TLS, "wrong.firn.test", 0, 0, 0, 0};
   drv_open(&d, &loop, &o);
   assert_int_equal(firn_turn_start(d.t, uv_hrtime()), FIRN_OK);
   pump(&d);
@@ -367,6 +371,44 @@ static void test_tls_wrong_name(void **state) {
   assert_int_equal(i.state, FIRN_TURN_FAILED);
   assert_int_equal(i.failure, FIRN_TURN_FAIL_TLS);
   drv_close(&d);
+  loop_done(&loop);
+}
+
+/* This coturn relays on 127.0.0.1 only: an IPv6 allocation is refused with 440 (Address
+ * Family not Supported), reported so gathering goes on without it; a dual allocation gets
+ * its IPv4 part (and the refusal of the IPv6 part in ADDRESS-ERROR-CODE). */
+static void test_address_families(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  drv d;
+  opts o = {FIRN_TRANSPORT_UDP, NULL, 0, 0, FIRN_AF_INET6, 0};
+  drv_open(&d, &loop, &o);
+  assert_int_equal(firn_turn_start(d.t, uv_hrtime()), FIRN_OK);
+  pump(&d);
+  RUN_UNTIL(&loop, firn_turn_get_state(d.t) >= FIRN_TURN_READY, GUARD_MS);
+  firn_turn_info i = info_of(&d);
+  if (i.state != FIRN_TURN_FAILED || i.failure != FIRN_TURN_FAIL_REFUSED)
+    fail_msg("IPv6 allocation: state %s, failure %s, code %d", firn_turn_state_name(i.state),
+             firn_turn_failure_name(i.failure), i.error_code);
+  print_message("IPv6 allocation refused with %d\n", i.error_code);
+  assert_int_equal(i.error_code, 440);
+  drv_close(&d);
+
+  opts od = {FIRN_TRANSPORT_UDP, NULL, 0, 0, FIRN_AF_INET, 1};
+  drv d2; /* `d` is still closing on the loop */
+  drv_open(&d2, &loop, &od);
+  assert_int_equal(firn_turn_start(d2.t, uv_hrtime()), FIRN_OK);
+  pump(&d2);
+  RUN_UNTIL(&loop, firn_turn_get_state(d2.t) >= FIRN_TURN_READY, GUARD_MS);
+  i = info_of(&d2);
+  if (i.state != FIRN_TURN_READY)
+    fail_msg("dual allocation: state %s, failure %s, code %d", firn_turn_state_name(i.state),
+             firn_turn_failure_name(i.failure), i.error_code);
+  assert_int_equal(i.relayed[0].family, FIRN_AF_INET);
+  print_message("dual allocation: %u relayed, ADDRESS-ERROR-CODE %d\n", i.nrelayed, i.additional_error);
+  deallocate(&d2);
+  drv_close(&d2);
   loop_done(&loop);
 }
 
@@ -383,7 +425,7 @@ static void relay_pair(firn_transport ta, firn_transport tb, int wait_refreshes)
   uv_loop_t loop;
   uv_loop_init(&loop);
   drv a, b;
-  opts oa = {ta, NULL, 0, 0}, ob = {tb, NULL, 0, 0};
+  opts oa = {ta, NULL, 0, 0, 0, 0}, ob = {tb, NULL, 0, 0, 0, 0};
   if (wait_refreshes) {
     /* refresh well inside coturn's short permission/channel lifetimes */
     uint64_t pl = (uint64_t)atoi(env("FIRN_COTURN_PERMISSION_LIFETIME")) * FIRN_NS_PER_S;
@@ -479,6 +521,7 @@ int main(void) {
       cmocka_unit_test(test_allocate_tcp),
       cmocka_unit_test(test_allocate_tls),
       cmocka_unit_test(test_tls_wrong_name),
+      cmocka_unit_test(test_address_families),
       cmocka_unit_test(test_relay_udp_udp),
       cmocka_unit_test(test_relay_tls_tcp),
       cmocka_unit_test(test_refreshes_observed),
