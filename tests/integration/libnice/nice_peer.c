@@ -223,6 +223,8 @@ static void finish(int code, const char *why) {
     code = EXIT_FAIL;
   GString *s = g_string_new("{\"peer\":\"libnice\",\"libnice_version\":");
   json_string(s, NICE_PEER_LIBNICE_VERSION);
+  /* ice_role is the role this peer started with: libnice's "controlling-mode" property keeps
+   * the configured role even after a 487 role conflict switched it (its -v log shows switches) */
   g_string_append_printf(s, ",\"role\":\"%s\",\"mode\":\"%s\",\"ice_role\":\"%s\"",
                          P.offerer ? "offer" : "answer", P.lite ? "lite" : "full",
                          P.controlling ? "controlling" : "controlled");
