@@ -45,6 +45,38 @@
  * Callbacks run synchronously inside the calls above. From a callback the owner may call any
  * firn_turn function; firn_turn_free() from inside a callback is deferred until the
  * outermost call returns.
+ *
+ * How the ICE agent adopts it (one firn_turn per (UDP host base, TURN server) for
+ * transport=udp, per (host IP, server) for tcp/tls; settings.user = the agent's slot):
+ *   gather()            firn_turn_new(server, local = base, transport, username/password,
+ *                       tls_server_name, tls_ca_file/insecure, the agent's alloc/random/log)
+ *                       and firn_turn_start(now).
+ *   on_state(READY)     relay candidate(s): addr = info.relayed[i], related = info.mapped,
+ *                       type RELAY, transport UDP, base = the relayed address itself; local
+ *                       preference by the server transport (udp > tcp > tls). info.mapped can
+ *                       also serve as the srflx candidate of that base.
+ *   on_state(FAILED)    this server is done for gathering (reason: info.failure/error_code);
+ *                       MISMATCH: optionally retry once with a new object (new port/conn).
+ *   on_connect          allocate a conn id, call the agent's on_tcp_connect with
+ *                       {local = base IP, remote = server, TCP, conn}; on_close_connection
+ *                       calls on_tcp_close(conn).
+ *   tcp_connected / handle_stream / tcp_closed for that conn -> firn_turn_connected /
+ *                       firn_turn_handle_stream / firn_turn_connection_closed.
+ *   handle_datagram     a datagram on a base from a turn object's server address goes to
+ *                       firn_turn_handle_datagram (FIRN_ERR_STUN_MISMATCH: not the
+ *                       allocation's; try the agent's own STUN transactions).
+ *   on_data(peer, p)    process p as a datagram received on path {local = relayed address,
+ *                       remote = peer, UDP}: checks, responses and media of relay pairs.
+ *   sending from a relay candidate (checks, responses, write_data): firn_turn_wrap(peer) and
+ *                       send the result on {local = base, remote = server} (conn for TCP/TLS).
+ *   pairing a remote candidate with a relay candidate: firn_turn_permit(remote); when a
+ *                       relay pair is nominated/selected: firn_turn_bind_channel(remote).
+ *   poll_transmit       after the agent's own output, drain firn_turn_poll_transmit of each
+ *                       object onto {local = base, remote = dest} (or its conn).
+ *   expiry / handle_expiry   min with firn_turn_expiry / call firn_turn_handle_expiry.
+ *   close / free        firn_turn_close (deallocate) / firn_turn_free.
+ *   relay-only policy   pair only relay candidates; gathering done once every object is
+ *                       READY or FAILED.
  */
 #ifndef FIRN_TURN_H
 #define FIRN_TURN_H

@@ -276,6 +276,40 @@ static void test_tcp_connection_events(void **state) {
   h_done(&x);
 }
 
+/* Random bytes in random splits after valid frames: whatever happens, the object either keeps
+ * its allocation or fails cleanly with a protocol error; never anything else. */
+static void test_tcp_random_input(void **state) {
+  (void)state;
+  firn_addr peer;
+  h_addr(&peer, "198.51.100.20:7000");
+  uint64_t rs = 12345;
+  for (int round = 0; round < 200; round++) {
+    h x;
+    h_init(&x, FIRN_TRANSPORT_TCP);
+    x.s.max_frame = 512;
+    tcp_ready_with_channel(&x, &peer);
+    uint8_t junk[2048];
+    h_random(&rs, junk, sizeof junk);
+    /* bias towards plausible headers: ChannelData / STUN type bits */
+    if (round & 1) junk[0] = (uint8_t)(0x40 | (junk[0] & 0x0f));
+    else junk[0] &= 0x3f;
+    size_t off = 0;
+    while (off < sizeof junk && firn_turn_get_state(x.t) == FIRN_TURN_READY) {
+      uint8_t r;
+      h_random(&rs, &r, 1);
+      size_t n = (size_t)r % 64 + 1;
+      if (n > sizeof junk - off) n = sizeof junk - off;
+      (void)s_deliver(&x, junk + off, n);
+      off += n;
+    }
+    firn_turn_info info;
+    firn_turn_get_info(x.t, &info);
+    assert_true(info.state == FIRN_TURN_READY ||
+                (info.state == FIRN_TURN_FAILED && info.failure == FIRN_TURN_FAIL_PROTOCOL));
+    h_done(&x);
+  }
+}
+
 /* ALTERNATE-SERVER over TCP: the connection is closed and a new one requested to the
  * alternate; the Allocate starts afresh there. */
 static void test_tcp_alternate_server(void **state) {
@@ -668,6 +702,7 @@ int main(void) {
       cmocka_unit_test(test_tcp_wrap_padding),
       cmocka_unit_test(test_tcp_oversized_and_garbage),
       cmocka_unit_test(test_tcp_connection_events),
+      cmocka_unit_test(test_tcp_random_input),
       cmocka_unit_test(test_tcp_alternate_server),
       cmocka_unit_test(test_free_in_connect),
       cmocka_unit_test(test_tcp_failing_allocator),
