@@ -15,7 +15,8 @@
  * timer covers exactly the two round trips plus the client work between them; creating the
  * object/socket and the deallocation afterwards (Refresh LIFETIME 0, so coturn does not fill
  * up) are outside it. Runs alternate raw/firn so both see the same server state. Prints the
- * median and 90th percentile of each, the ratio and the difference.
+ * median and 90th percentile of each, the ratio and the difference, and the median client
+ * work (the total minus the time blocked waiting for coturn), which is what firn controls.
  *
  * Needs a running coturn: run it through the integration wrapper, which starts one on
  * 127.0.0.1 and exports FIRN_COTURN_*:
@@ -75,10 +76,15 @@ static int open_socket(firn_addr *local) {
   return fd;
 }
 
+/* Time spent blocked waiting for the server, so "client work" = total - waiting. */
+static uint64_t g_wait;
+
 static ssize_t recv_wait(int fd, uint8_t *buf, size_t cap, int timeout_ms) {
+  uint64_t t0 = now_ns();
   struct pollfd p = {fd, POLLIN, 0};
-  if (poll(&p, 1, timeout_ms) <= 0) return -1;
-  return recv(fd, buf, cap, 0);
+  ssize_t n = poll(&p, 1, timeout_ms) <= 0 ? -1 : recv(fd, buf, cap, 0);
+  g_wait += now_ns() - t0;
+  return n;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -202,13 +208,15 @@ static void raw_deallocate(int fd, const uint8_t key[16], const char *nonce, siz
   }
 }
 
-static uint64_t run_raw(void) {
+static uint64_t run_raw(uint64_t *work) {
   int fd = open_socket(NULL);
   if (fd < 0) return 0;
   uint8_t key[16];
   char nonce[256];
   size_t nl = 0;
+  uint64_t w0 = g_wait;
   uint64_t t = raw_allocate(fd, key, nonce, &nl);
+  *work = t ? t - (g_wait - w0) : 0;
   if (t) raw_deallocate(fd, key, nonce, nl);
   close(fd);
   return t;
@@ -242,7 +250,7 @@ static void drive_until(firn_turn *t, int fd, firn_turn_state want) {
   }
 }
 
-static uint64_t run_firn(void) {
+static uint64_t run_firn(uint64_t *work) {
   firn_addr local;
   int fd = open_socket(&local);
   if (fd < 0) return 0;
@@ -255,11 +263,13 @@ static uint64_t run_firn(void) {
   firn_turn *t = NULL;
   uint64_t took = 0;
   if (firn_turn_new(&t, &s) == FIRN_OK) {
+    uint64_t w0 = g_wait;
     uint64_t t0 = now_ns();
     if (firn_turn_start(t, t0) == FIRN_OK && flush(t, fd, t0) > 0) {
       drive_until(t, fd, FIRN_TURN_READY);
       if (firn_turn_get_state(t) == FIRN_TURN_READY) took = now_ns() - t0;
     }
+    *work = took ? took - (g_wait - w0) : 0;
     if (took) {
       uint64_t now = now_ns();
       firn_turn_close(t, now);
@@ -292,17 +302,30 @@ int main(void) {
   int runs = getenv("FIRN_BENCH_RUNS") ? atoi(getenv("FIRN_BENCH_RUNS")) : 40;
   if (runs < 5) runs = 5;
   uint64_t *raw = calloc((size_t)runs, sizeof *raw), *fr = calloc((size_t)runs, sizeof *fr);
-  if (!raw || !fr) return 1;
+  uint64_t *rw = calloc((size_t)runs, sizeof *rw), *fw = calloc((size_t)runs, sizeof *fw);
+  if (!raw || !fr || !rw || !fw) return 1;
   /* warm up both paths (page faults, OpenSSL lazy init, coturn's first allocation) */
+  uint64_t dummy;
   for (int i = 0; i < 5; i++) {
-    run_raw();
-    run_firn();
+    run_raw(&dummy);
+    run_firn(&dummy);
   }
   int nr = 0, nf = 0, raw_failed = 0, firn_failed = 0;
   for (int i = 0; i < runs; i++) {
-    uint64_t a = run_raw(), b = run_firn();
-    if (a) raw[nr++] = a; else raw_failed++;
-    if (b) fr[nf++] = b; else firn_failed++;
+    uint64_t aw, bw;
+    uint64_t a = run_raw(&aw), b = run_firn(&bw);
+    if (a) {
+      rw[nr] = aw;
+      raw[nr++] = a;
+    } else {
+      raw_failed++;
+    }
+    if (b) {
+      fw[nf] = bw;
+      fr[nf++] = b;
+    } else {
+      firn_failed++;
+    }
   }
   if (nr == 0 || nf == 0) {
     fprintf(stderr, "no successful allocations (raw %d, firn %d)\n", nr, nf);
@@ -310,15 +333,21 @@ int main(void) {
   }
   qsort(raw, (size_t)nr, sizeof *raw, cmp_u64);
   qsort(fr, (size_t)nf, sizeof *fr, cmp_u64);
+  qsort(rw, (size_t)nr, sizeof *rw, cmp_u64);
+  qsort(fw, (size_t)nf, sizeof *fw, cmp_u64);
   double rm = (double)raw[nr / 2] / 1e3, fm = (double)fr[nf / 2] / 1e3;
   double r90 = (double)raw[nr * 9 / 10] / 1e3, f90 = (double)fr[nf * 9 / 10] / 1e3;
   printf("TURN Allocate (401 + signed Allocate, UDP, coturn on 127.0.0.1), %d runs each:\n", runs);
   printf("  raw client   median %8.1f us   p90 %8.1f us\n", rm, r90);
   printf("  firn_turn    median %8.1f us   p90 %8.1f us\n", fm, f90);
   printf("  ratio firn/raw %.2f, difference %+.1f us (target: within 100 us)\n", fm / rm, fm - rm);
+  printf("  client work (total minus waiting for the server, incl. sends): raw median %.1f us, firn %.1f us\n",
+         (double)rw[nr / 2] / 1e3, (double)fw[nf / 2] / 1e3);
   if (raw_failed || firn_failed)
     printf("  failed runs (no answer within 1 s, left out): raw %d, firn %d\n", raw_failed, firn_failed);
   free(raw);
   free(fr);
+  free(rw);
+  free(fw);
   return 0;
 }
