@@ -208,7 +208,7 @@ def local_sdp(ufrag, pwd, candidates, fingerprint, setup, lite=False):
     if lite:
         out.append("a=ice-lite")
     out += [
-        "m=audio %d RTP/SAVPF 0" % port,
+        "m=audio %d %s 0" % (port, "RTP/SAVPF" if fingerprint is not None else "RTP/AVP"),
         "c=IN %s %s" % (fam, addr),
         "a=mid:0",
         "a=sendrecv",

@@ -17,6 +17,10 @@ Expectations, checked against each side's JSON (plus the pseudo key "exit", the 
 --expect applies to both sides, --expect-a / --expect-b to one. Unless --no-default-expect is
 given both sides must also have: exit=0, sent=N, received=N, payload_ok=true (N = --packets).
 --mirror-pair: A's selected local address must be B's selected remote address and vice versa.
+Unless --no-contract-check is given, each side's SDP is also checked against the contract (CRLF
+lines, one m=audio RTP/SAVPF 0 line (RTP/AVP also accepted from a side without DTLS), ICE attributes, candidates and end-of-candidates, tcptype
+on TCP candidates, a sha-256 fingerprint and a=setup actpass/active/passive when it does DTLS,
+the answerer printing only after the offer's "." line); roles come from --offer / --answer.
 
 The whole run is bounded by --timeout (default 60 s): on expiry both peers are killed (their
 own process groups, by id) and the run fails loudly. Exit status: 0 all expectations held,
@@ -46,14 +50,20 @@ class Side:
         self.stderr = []
         self.result = None
         self.exit = None
-        self.sdp_time = None
+        self.sdp_time = None      # when its "." line arrived (s since start)
+        self.first_time = None    # when its first stdout line arrived
+        self.no_crlf = 0          # SDP lines (and the "." line) not ending in CRLF
 
 
 def pump(src, dst, t0):
     """src's stdout -> dst's stdin up to src's '.' line; the rest is src's result."""
     for raw in iter(src.proc.stdout.readline, b""):
         line = raw.decode("utf-8", "replace")
+        if src.first_time is None:
+            src.first_time = time.monotonic() - t0
         if not src.dot_seen:
+            if not raw.endswith(b"\r\n"):
+                src.no_crlf += 1
             try:
                 dst.proc.stdin.write(raw)
                 dst.proc.stdin.flush()
@@ -138,6 +148,46 @@ def check(side, key, op, text):
     return ok, "%s: %s %s %s (got %s)" % (side.name, key, op, text, shown)
 
 
+def contract_checks(side, other, offerer, dtls):
+    """The SDP rules of DESIGN.md's signaling contract that a reader can check from outside."""
+    out = []
+    sdp = side.sdp
+    n = side.name
+
+    def add(ok, text):
+        out.append((ok, "%s: contract: %s" % (n, text)))
+    if not side.dot_seen:
+        add(False, "SDP ends with a line holding only '.'")
+        return out
+    add(side.no_crlf == 0, "SDP lines end with CRLF (%d without)" % side.no_crlf)
+    add(bool(sdp) and sdp[0] == "v=0", "starts with v=0")
+    for prefix in ("o=", "s=-", "t=0 0", "c=IN IP"):
+        add(any(l.startswith(prefix) for l in sdp), "has a %s line" % prefix)
+    m = [l for l in sdp if l.startswith("m=")]
+    # With DTLS the profile is RTP/SAVPF; a --no-dtls side sends plain RTP and may say so.
+    proto = "RTP/SAVPF" if dtls else "(RTP/SAVPF|RTP/AVPF|RTP/AVP)"
+    add(len(m) == 1 and re.match(r"^m=audio \d+ %s 0$" % proto, m[0]) is not None,
+        "one 'm=audio <port> %s 0' line (got %r)" % (proto, m))
+    for attr in ("a=mid:0", "a=sendrecv", "a=rtcp-mux", "a=rtpmap:0 PCMU/8000", "a=ptime:20",
+                 "a=end-of-candidates"):
+        add(attr in sdp, "has %s" % attr)
+    for attr in ("a=ice-ufrag:", "a=ice-pwd:", "a=candidate:"):
+        add(any(l.startswith(attr) for l in sdp), "has %s" % attr)
+    tcp_bad = [l for l in sdp if l.startswith("a=candidate:") and
+               len(l.split()) > 2 and l.split()[2].lower() == "tcp" and " tcptype " not in l]
+    add(not tcp_bad, "tcptype on every TCP candidate")
+    if dtls:
+        add(any(re.match(r"^a=fingerprint:sha-256 ([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$", l)
+                for l in sdp), "has a=fingerprint:sha-256 with 32 bytes")
+        want = ("actpass",) if offerer else ("active", "passive")
+        setups = [l[len("a=setup:"):] for l in sdp if l.startswith("a=setup:")]
+        add(len(setups) == 1 and setups[0] in want, "a=setup is %s (got %r)" % ("/".join(want), setups))
+    if not offerer and other.sdp_time is not None:
+        add(side.first_time is not None and side.first_time >= other.sdp_time,
+            "the answerer prints only after reading the offer")
+    return out
+
+
 PAIR_RE = re.compile(r"^\S+/\S+ (\S+) <-> \S+/\S+ (\S+)$")
 
 
@@ -183,6 +233,8 @@ def main():
     ap.add_argument("--packets", type=int, default=250)
     ap.add_argument("--no-default-expect", action="store_true")
     ap.add_argument("--mirror-pair", action="store_true")
+    ap.add_argument("--no-contract-check", action="store_true",
+                    help="do not check the SDP against the contract (roles from --offer/--answer)")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--allow-skip", action="store_true",
                     help="exit 77 when a peer exits 77 (a dependency is missing)")
@@ -280,6 +332,14 @@ def main():
     checks = [check(*e) for e in exp]
     if args.mirror_pair:
         checks.append(mirror_check(a, b))
+    if not args.no_contract_check:
+        for side, other in ((a, b), (b, a)):
+            offerer = "--offer" in side.cmd
+            if not offerer and "--answer" not in side.cmd:
+                continue
+            dtls = (side.result or {}).get("dtls") not in ("none", None) or \
+                any(l.startswith("a=fingerprint:") for l in side.sdp)
+            checks += contract_checks(side, other, offerer, dtls)
     for ok, text in checks:
         print("%s %s" % ("ok  " if ok else "FAIL", text))
         failures += 0 if ok else 1

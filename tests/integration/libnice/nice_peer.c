@@ -6,8 +6,8 @@
  *             [--controlling|--controlled] [--aggressive] [--consent] [--ta MS]
  *             [--packets N] [--timeout S] [--no-dtls] [-v]
  *
- * - Prints its SDP (one m=audio line, ICE attributes and candidates; no a=fingerprint and no
- *   a=setup because there is no DTLS) followed by a line holding only ".", and reads the remote
+ * - Prints its SDP (one m=audio line with RTP/AVP, ICE attributes and candidates; no
+ *   a=fingerprint and no a=setup because there is no DTLS) followed by a line holding only ".", and reads the remote
  *   SDP from stdin up to such a line. The offerer prints at once, the answerer after the offer.
  * - ICE with libnice (RFC 5245 compatibility, regular nomination unless --aggressive; a lite
  *   agent with --lite; ICE-TCP candidates with --tcp). The offerer controls, except that a lite
@@ -286,7 +286,8 @@ static void print_local_sdp(void) {
   g_string_append_printf(s, "v=0\r\no=- %" G_GUINT64_FORMAT " 1 IN %s %s\r\ns=-\r\nt=0 0\r\n",
                          ((guint64)g_random_int() << 31) ^ g_random_int(), fam, ip);
   if (P.lite) g_string_append(s, "a=ice-lite\r\n");
-  g_string_append_printf(s, "m=audio %u RTP/SAVPF 0\r\nc=IN %s %s\r\n", port, fam, ip);
+  /* plain RTP, no DTLS-SRTP: the RTP/AVP profile (firn-peer --no-dtls says the same) */
+  g_string_append_printf(s, "m=audio %u RTP/AVP 0\r\nc=IN %s %s\r\n", port, fam, ip);
   g_string_append(s, "a=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:0 PCMU/8000\r\n"
                      "a=ptime:20\r\n");
   g_string_append_printf(s, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", ufrag, pwd);
