@@ -543,7 +543,7 @@ int firn_turn_remove_permission(firn_turn *t, const firn_addr *peer) {
     chan *c = &t->chans[i];
     if (c->state != E_FREE && firn_addr_equal_ip(&c->peer, peer)) {
       cancel_req(t, &c->r);
-      c->state = E_FREE; /* the number is not reused by this object */
+      c->state = E_FREE; /* number and peer kept: a later bind to this peer reuses them */
     }
   }
   leave(t);
@@ -553,8 +553,17 @@ int firn_turn_remove_permission(firn_turn *t, const firn_addr *peer) {
 static int bind_channel(firn_turn *t, const firn_addr *peer, uint16_t *number) {
   if (!valid_peer(peer) || peer->port == 0) return FIRN_ERR_INVALID_ARG;
   chan *c = find_chan_peer(t, peer);
+  int reuse = 0;
   if (!c) {
-    if (t->next_channel > CHANNEL_MAX) return FIRN_ERR_LIMIT;
+    /* A removed binding may still live on the server (RFC 8656 12: a channel and a peer stay
+     * tied for 10 minutes): the same peer gets its old number back. Otherwise prefer slots
+     * never used, so remembered numbers survive as long as the table allows. */
+    for (unsigned i = 0; i < t->nchans_max && !c; i++)
+      if (t->chans[i].state == E_FREE && t->chans[i].number && firn_addr_equal(&t->chans[i].peer, peer)) c = &t->chans[i];
+    reuse = c != NULL;
+    if (!c && t->next_channel > CHANNEL_MAX) return FIRN_ERR_LIMIT;
+    for (unsigned i = 0; i < t->nchans_max && !c; i++)
+      if (t->chans[i].state == E_FREE && !t->chans[i].number) c = &t->chans[i];
     for (unsigned i = 0; i < t->nchans_max && !c; i++)
       if (t->chans[i].state == E_FREE) c = &t->chans[i];
     if (!c) return FIRN_ERR_LIMIT;
@@ -562,9 +571,10 @@ static int bind_channel(firn_turn *t, const firn_addr *peer, uint16_t *number) {
   int rc = permit(t, peer); /* ChannelBind installs one too; we keep refreshing it at 240 s */
   if (rc < 0) return rc;
   if (c->state == E_FREE) {
+    uint16_t old = c->number;
     memset(c, 0, sizeof *c);
     c->peer = *peer;
-    c->number = t->next_channel++;
+    c->number = reuse ? old : t->next_channel++;
     c->state = E_PENDING;
     c->refresh_at = FIRN_TIME_NEVER;
   } else if (c->state == E_FAILED) {

@@ -375,6 +375,24 @@ static void test_channels_and_wrap(void **state) {
   assert_int_equal(ch, 0x4001);
   h_expect(&x, FIRN_STUN_CHANNEL_BIND);
   assert_int_equal(h_reply_ok(&x, -1, 1), FIRN_OK);
+  /* removing a peer and binding it again gives back its number (the server keeps the
+   * binding for 10 minutes and would refuse a new one); a new peer gets a new number */
+  firn_addr peer3;
+  h_addr(&peer3, "198.51.100.30:7000");
+  assert_int_equal(firn_turn_remove_permission(x.t, &peer3), FIRN_ERR_NOT_FOUND);
+  assert_int_equal(firn_turn_bind_channel(x.t, &peer3, x.now, &ch), FIRN_OK);
+  assert_int_equal(ch, 0x4002);
+  h_expect(&x, FIRN_STUN_CREATE_PERMISSION);
+  assert_int_equal(firn_turn_remove_permission(x.t, &peer3), FIRN_OK);
+  assert_int_equal(h_reply_ok(&x, -1, 1), FIRN_ERR_STUN_MISMATCH); /* cancelled */
+  assert_int_equal(firn_turn_channel(x.t, &peer3), 0);
+  assert_int_equal(firn_turn_bind_channel(x.t, &peer3, x.now, &ch), FIRN_OK);
+  assert_int_equal(ch, 0x4002);
+  h_expect(&x, FIRN_STUN_CREATE_PERMISSION);
+  assert_int_equal(h_reply_ok(&x, -1, 1), FIRN_OK);
+  h_expect(&x, FIRN_STUN_CHANNEL_BIND);
+  assert_int_equal(h_reply_ok(&x, -1, 1), FIRN_OK);
+  assert_int_equal(firn_turn_remove_permission(x.t, &peer3), FIRN_OK);
   /* schedule: permission at +240 s, channels at +540 s */
   uint64_t t0 = x.now;
   int perm_refreshes = 0, chan_refreshes = 0;

@@ -353,6 +353,33 @@ static void free_in_connect(void *user, firn_turn *t, const firn_addr *server) {
   x->t = NULL;
 }
 
+/* A runtime that fails the connection synchronously, from inside on_connect. */
+static void fail_in_connect(void *user, firn_turn *t, const firn_addr *server) {
+  (void)server;
+  h *x = user;
+  x->nconnect++;
+  assert_int_equal(firn_turn_connected(t, 0, x->now), FIRN_OK);
+}
+
+static void test_sync_connect_failure(void **state) {
+  (void)state;
+  h x;
+  h_init(&x, FIRN_TRANSPORT_TLS);
+  x.s.tls_insecure = 1;
+  x.s.callbacks.on_connect = fail_in_connect;
+  h_new(&x);
+  assert_int_equal(firn_turn_start(x.t, x.now), FIRN_OK);
+  firn_turn_info info;
+  firn_turn_get_info(x.t, &info);
+  assert_int_equal(info.state, FIRN_TURN_FAILED);
+  assert_int_equal(info.failure, FIRN_TURN_FAIL_CONNECT);
+  assert_int_equal(h_last_state(&x), FIRN_TURN_FAILED);
+  assert_int_equal(x.nclose, 0);
+  assert_int_equal(firn_turn_expiry(x.t), FIRN_TIME_NEVER);
+  assert_int_equal(h_poll(&x), FIRN_ERR_WOULDBLOCK);
+  h_done(&x);
+}
+
 static void test_free_in_connect(void **state) {
   (void)state;
   h x;
@@ -705,6 +732,7 @@ int main(void) {
       cmocka_unit_test(test_tcp_random_input),
       cmocka_unit_test(test_tcp_alternate_server),
       cmocka_unit_test(test_free_in_connect),
+      cmocka_unit_test(test_sync_connect_failure),
       cmocka_unit_test(test_tcp_failing_allocator),
       cmocka_unit_test(test_tls_allocate_and_data),
       cmocka_unit_test(test_tls_wrong_name_fails),
