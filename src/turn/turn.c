@@ -915,7 +915,10 @@ static int handle_frame(firn_turn *t, const uint8_t *data, size_t len) {
     t->stats.dropped++;
     return FIRN_ERR_STUN_BAD_CLASS;
   }
+  int code = 0;
+  if (msg.cls == FIRN_STUN_ERROR && firn_stun_msg_get_error(&msg, &code, NULL, NULL) < 0) code = 0;
   rc = firn_stun_client_handle_msg(t->client, &msg, &t->server, t->now);
+  if (rc == FIRN_OK && code == 438) t->stats.stale_nonces++;
   if (rc == FIRN_ERR_STUN_MISMATCH) rc = unsigned_error(t, &msg);
   if (rc < 0) t->stats.dropped++;
   return rc;

@@ -191,6 +191,7 @@ typedef struct firn_turn_stats {
   uint64_t channel_refreshes;   /* successful ChannelBinds after the first */
   uint64_t data_in, data_out;   /* relayed packets delivered / wrapped */
   uint64_t channel_data_in, channel_data_out;
+  uint64_t stale_nonces;        /* 438 answers (each retried with the new nonce) */
   uint64_t dropped;             /* hostile or unusable input dropped */
 } firn_turn_stats;
 

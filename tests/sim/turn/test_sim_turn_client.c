@@ -336,6 +336,7 @@ static void test_symmetric_nats_lossy_hour(void **state) {
   assert_true(sa.permission_refreshes >= 14);
   assert_true(sa.channel_refreshes >= 6);
   assert_true(ss.stale_nonce > 0);
+  assert_true(sa.stale_nonces > 0);
   assert_true(sa.channel_data_in > 100);
   /* close: deallocations reach the server */
   uint64_t dealloc_before = ss.deallocations;

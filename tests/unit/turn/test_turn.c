@@ -68,6 +68,7 @@ static void test_refresh_schedule_and_438(void **state) {
   firn_turn_stats st;
   firn_turn_get_stats(x.t, &st);
   assert_int_equal(st.refreshes, 1);
+  assert_int_equal(st.stale_nonces, 1);
   firn_turn_info info;
   firn_turn_get_info(x.t, &info);
   assert_int_equal(info.refresh_at, x.now + 75 * SEC);
