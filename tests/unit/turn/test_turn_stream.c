@@ -721,6 +721,48 @@ static void test_tls_bad_ca(void **state) {
   h_done(&x);
 }
 
+/* TLS under an allocator failing at every allocation (firn's own allocations; OpenSSL uses
+ * its own): no leak, no crash, and either READY or a clean failure. */
+static void test_tls_failing_allocator(void **state) {
+  (void)state;
+  long total = -1;
+  for (long i = -1; total < 0 || i < total; i++) {
+    failing f = {i, 0, 0};
+    firn_allocator al = {f_malloc, f_calloc, f_realloc, f_free, &f};
+    h x;
+    tls_srv s;
+    h_init(&x, FIRN_TRANSPORT_TLS);
+    srv_init(&s);
+    x.s.alloc = &al;
+    x.s.tls_ca_file = s.ca_path;
+    x.s.tls_server_name = "turn.test";
+    if (firn_turn_new(&x.t, &x.s) == FIRN_OK && firn_turn_start(x.t, x.now) == FIRN_OK &&
+        firn_turn_connected(x.t, 1, x.now) == FIRN_OK) {
+      pump(&x, &s, 0);
+      if (firn_turn_get_state(x.t) == FIRN_TURN_ALLOCATING && srv_next_request(&x, &s)) {
+        resp r;
+        r_begin(&r, &x, FIRN_STUN_ERROR);
+        firn_stun_add_error(&r.b, 401, NULL);
+        firn_stun_add_string(&r.b, FIRN_STUN_ATTR_REALM, H_REALM, strlen(H_REALM));
+        firn_stun_add_string(&r.b, FIRN_STUN_ATTR_NONCE, "tn", 2);
+        srv_send(&s, r.buf, (size_t)r_end(&r, &x, 0));
+        pump(&x, &s, 0);
+        if (srv_next_request(&x, &s)) {
+          srv_send(&s, r.buf, (size_t)h_build_alloc_ok(&x, &r, 600, 1));
+          pump(&x, &s, 0);
+        }
+      }
+      int st = firn_turn_get_state(x.t);
+      if (i < 0) assert_int_equal(st, FIRN_TURN_READY);
+      else assert_true(st == FIRN_TURN_READY || st == FIRN_TURN_FAILED || st == FIRN_TURN_ALLOCATING);
+    }
+    h_done(&x);
+    srv_free(&s);
+    if (f.live != 0) fail_msg("leak with allocation %ld failing: %ld live", i, f.live);
+    if (i < 0) total = f.calls;
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frame_length),
@@ -737,6 +779,7 @@ int main(void) {
       cmocka_unit_test(test_tls_allocate_and_data),
       cmocka_unit_test(test_tls_wrong_name_fails),
       cmocka_unit_test(test_tls_bad_ca),
+      cmocka_unit_test(test_tls_failing_allocator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
