@@ -71,9 +71,50 @@ static void free_secret(firn_agent *ag, char **p) {
   }
 }
 
+/* Randomness comes from the injected source (a CSPRNG by default) in batches of ICE_RPOOL
+ * bytes: one RAND_bytes call costs about the same whatever the length, and an agent draws
+ * a dozen small values per connection (tie-breaker, credentials, transaction IDs, consent
+ * jitter). Every byte is used once and wiped as it is handed out; the pool is wiped on free.
+ * A seeded source still replays exactly: the draws are a deterministic function of it. */
+int firn_ice_random(firn_agent *ag, void *buf, size_t len) {
+  if (len > ICE_RPOOL / 2) return firn_rng_bytes(&ag->rng, buf, len) < 0 ? FIRN_ERR_RANDOM : FIRN_OK;
+  if (ag->ravail < len) {
+    if (firn_rng_bytes(&ag->rng, ag->rpool, ICE_RPOOL) < 0) {
+      firn_wipe(ag->rpool, ICE_RPOOL);
+      ag->ravail = 0;
+      return FIRN_ERR_RANDOM;
+    }
+    ag->ravail = ICE_RPOOL;
+  }
+  uint8_t *src = ag->rpool + (ICE_RPOOL - ag->ravail);
+  memcpy(buf, src, len);
+  firn_wipe(src, len);
+  ag->ravail -= (unsigned)len;
+  return FIRN_OK;
+}
+
+/* firn_random_fn over the pool, for the STUN and TURN clients the agent owns. */
+int firn_ice_random_fn(void *user, uint8_t *buf, size_t len) { return firn_ice_random(user, buf, len); }
+
+/* Uniform in [0, bound) without modulo bias (bound > 0). */
+int firn_ice_random_uniform(firn_agent *ag, uint32_t bound, uint32_t *out) {
+  if (bound == 0) return FIRN_ERR_INVALID_ARG;
+  uint32_t limit = UINT32_MAX - (UINT32_MAX % bound);
+  for (;;) {
+    uint8_t b[4];
+    int rc = firn_ice_random(ag, b, sizeof b);
+    if (rc < 0) return rc;
+    uint32_t v = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+    if (v < limit) {
+      *out = v % bound;
+      return FIRN_OK;
+    }
+  }
+}
+
 int firn_ice_random_creds(firn_agent *ag, char *ufrag, char *pwd) {
   uint8_t r[ICE_UFRAG_LEN + ICE_PWD_LEN];
-  int rc = firn_rng_bytes(&ag->rng, r, sizeof r);
+  int rc = firn_ice_random(ag, r, sizeof r);
   if (rc < 0) return FIRN_ERR_RANDOM;
   for (size_t i = 0; i < ICE_UFRAG_LEN; i++) ufrag[i] = ice_chars[r[i] & 63];
   ufrag[ICE_UFRAG_LEN] = '\0';
@@ -219,12 +260,13 @@ int firn_agent_new(firn_agent **out, const firn_agent_settings *s) {
   }
   ag->s.software = ag->software;
   uint8_t tb[8];
-  if (firn_rng_bytes(&ag->rng, tb, sizeof tb) < 0) {
+  if (firn_ice_random(ag, tb, sizeof tb) < 0) {
     firn_free(&a, ag->software);
     firn_free(&a, ag);
     return FIRN_ERR_RANDOM;
   }
   for (int i = 0; i < 8; i++) ag->tiebreaker = (ag->tiebreaker << 8) | tb[i];
+  firn_wipe(tb, sizeof tb);
   *out = ag;
   return FIRN_OK;
 }
@@ -260,6 +302,7 @@ static void agent_free_now(firn_agent *ag) {
   firn_free(&ag->alloc, ag->greq);
   firn_free(&ag->alloc, ag->ev);
   firn_free(&ag->alloc, ag->software);
+  firn_wipe(ag->rpool, sizeof ag->rpool);
   firn_allocator a = ag->alloc;
   firn_free(&a, ag);
 }

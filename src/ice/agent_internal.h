@@ -63,6 +63,7 @@
 #define ICE_RTO_MAX (1600 * FIRN_NS_PER_MS)
 #define ICE_CONSENT_RTO (500 * FIRN_NS_PER_MS)
 #define ICE_MSG_MAX 1280
+#define ICE_RPOOL 256            /* random bytes drawn from the source at a time */
 
 /* Type preferences (RFC 8445 5.1.2.2). */
 #define ICE_PREF_HOST 126
@@ -192,6 +193,8 @@ struct firn_agent {
   char *software;
   firn_allocator alloc;
   firn_rng rng;
+  uint8_t rpool[ICE_RPOOL]; /* unused random bytes are the last `ravail` (wiped when used) */
+  unsigned ravail;
   firn_logger log;
   firn_ice_role role;
   uint64_t tiebreaker;
@@ -234,6 +237,9 @@ void firn_ice_update_state(firn_agent *ag, ice_stream *st);
 int firn_ice_grow(firn_agent *ag, void **arr, unsigned *cap, unsigned need, size_t elem);
 char *firn_ice_strdup(firn_agent *ag, const char *s, size_t len);
 int firn_ice_random_creds(firn_agent *ag, char *ufrag, char *pwd);
+int firn_ice_random(firn_agent *ag, void *buf, size_t len);
+int firn_ice_random_fn(void *user, uint8_t *buf, size_t len);
+int firn_ice_random_uniform(firn_agent *ag, uint32_t bound, uint32_t *out);
 int firn_ice_set_creds(firn_agent *ag, char **ufrag_slot, char **pwd_slot, firn_stun_key **key_slot,
                        const char *ufrag, const char *pwd);
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 int firn_ice_new_tid(firn_agent *ag, uint8_t tid[FIRN_STUN_TID_SIZE]) {
-  return firn_rng_bytes(&ag->rng, tid, FIRN_STUN_TID_SIZE) < 0 ? FIRN_ERR_RANDOM : FIRN_OK;
+  return firn_ice_random(ag, tid, FIRN_STUN_TID_SIZE);
 }
 
 uint32_t firn_ice_prflx_priority(const ice_local *l, uint16_t component) {

@@ -14,7 +14,7 @@
 
 static uint64_t consent_interval(firn_agent *ag) {
   uint32_t x = 200;
-  (void)firn_rng_uniform(&ag->rng, 401, &x); /* on failure: the plain interval */
+  (void)firn_ice_random_uniform(ag, 401, &x); /* on failure: the plain interval */
   return ag->s.consent_interval_ns / 1000 * (800 + x);
 }
 

@@ -214,8 +214,8 @@ int firn_ice_gather_client(firn_agent *ag) {
   firn_stun_client_settings cs;
   firn_stun_client_settings_default(&cs);
   cs.alloc = &ag->alloc;
-  cs.random = ag->rng.fn;
-  cs.random_user = ag->rng.user;
+  cs.random = firn_ice_random_fn; /* the agent's pool */
+  cs.random_user = ag;
   cs.log = ag->log.fn;
   cs.log_user = ag->log.user;
   cs.log_level = ag->log.level;

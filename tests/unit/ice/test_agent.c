@@ -805,7 +805,9 @@ static void test_failing_random(void **state) {
   for (int victim = 0; victim < 2; victim++) {
     long calls = 0;
     run_with_failures(0, victim, 1, &calls);
-    assert_true(calls > 5);
+    /* the agent draws in 256-byte batches: one draw covers creation and a whole connection
+     * (test_agent_random.c fails later refills) */
+    assert_true(calls >= 1);
     for (long n = 1; n <= calls + 1; n++) run_with_failures(n, victim, 1, NULL);
   }
 }
