@@ -142,6 +142,10 @@ typedef struct firn_ice_server {
   const char *username;     /**< TURN long-term credentials (copied) */
   const char *password;
   const char *server_name;  /**< for TLS: the name to verify (copied) */
+  const char *tls_ca_file;  /**< for TLS: CA bundle (PEM) to verify the server; NULL with
+                                 tls_ca_dir NULL means the system default store (copied) */
+  const char *tls_ca_dir;   /**< for TLS: CA directory (hashed names), or NULL (copied) */
+  int tls_insecure;         /**< for TLS: 1 skips certificate verification (tests only) */
 } firn_ice_server;
 
 /** Per-pair statistics. */
