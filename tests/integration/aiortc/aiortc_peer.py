@@ -312,6 +312,12 @@ async def run(args, result):
         lines = await start_reader(loop)
         remote = parse_remote_sdp(lines)
 
+    # Roles: the offerer controls; a full agent facing an ICE-lite peer takes control. Set now,
+    # before any check can arrive: aioice answers early checks with the role it has then (its
+    # Connection starts controlled), and a wrong one means a needless 487 role conflict.
+    conn.ice_controlling = offerer or remote["lite"]
+    result["ice_role"] = "controlling" if conn.ice_controlling else "controlled"
+
     await gatherer.gather()
     cands = gatherer._connection.local_candidates
     if not cands:
@@ -352,9 +358,9 @@ async def run(args, result):
             dtls._set_role("client" if setup == "active" else "server")
         result["dtls_role"] = dtls._role
 
-    # Roles: the offerer controls; a full agent facing an ICE-lite peer takes control.
-    conn.ice_controlling = offerer or remote["lite"]
-    result["ice_role"] = "controlling" if conn.ice_controlling else "controlled"
+    if remote["lite"] and not conn.ice_controlling:
+        conn.ice_controlling = True  # not reached: an offerer already controls
+        result["ice_role"] = "controlling"
 
     for c in remote["candidates"]:
         if c.transport.lower() != "udp":

@@ -55,8 +55,11 @@ class Side:
         self.no_crlf = 0          # SDP lines (and the "." line) not ending in CRLF
 
 
-def pump(src, dst, t0):
-    """src's stdout -> dst's stdin up to src's '.' line; the rest is src's result."""
+def pump(src, dst, t0, hold=0.0):
+    """src's stdout -> dst's stdin up to src's '.' line; the rest is src's result. With hold > 0
+    the SDP is delivered whole, hold seconds after src finished printing it (a slow signaling
+    path: the answerer's checks then reach the offerer before its answer does)."""
+    held = []
     for raw in iter(src.proc.stdout.readline, b""):
         line = raw.decode("utf-8", "replace")
         if src.first_time is None:
@@ -64,17 +67,23 @@ def pump(src, dst, t0):
         if not src.dot_seen:
             if not raw.endswith(b"\r\n"):
                 src.no_crlf += 1
-            try:
-                dst.proc.stdin.write(raw)
-                dst.proc.stdin.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                pass
+            held.append(raw)
             stripped = line.rstrip("\n").rstrip("\r")
             if stripped == ".":
                 src.dot_seen = True
                 src.sdp_time = time.monotonic() - t0
+                if hold > 0:
+                    time.sleep(hold)
             else:
                 src.sdp.append(stripped)
+            if hold <= 0 or src.dot_seen:
+                try:
+                    for r in held:
+                        dst.proc.stdin.write(r)
+                    dst.proc.stdin.flush()
+                except (BrokenPipeError, OSError, ValueError):
+                    pass
+                held = []
         else:
             src.after.append(line.rstrip("\r\n"))
     if not src.dot_seen:
@@ -236,6 +245,8 @@ def main():
     ap.add_argument("--no-contract-check", action="store_true",
                     help="do not check the SDP against the contract (roles from --offer/--answer)")
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--hold-b", type=float, default=0.0, metavar="S",
+                    help="deliver B's SDP to A S seconds after B printed it")
     ap.add_argument("--allow-skip", action="store_true",
                     help="exit 77 when a peer exits 77 (a dependency is missing)")
     ap.add_argument("--quiet", action="store_true", help="do not echo the peers' stderr live")
@@ -269,7 +280,7 @@ def main():
             kill(b)
             return 1
     threads = [threading.Thread(target=pump, args=(a, b, t0), daemon=True),
-               threading.Thread(target=pump, args=(b, a, t0), daemon=True),
+               threading.Thread(target=pump, args=(b, a, t0, args.hold_b), daemon=True),
                threading.Thread(target=tee_stderr, args=(a, not args.quiet), daemon=True),
                threading.Thread(target=tee_stderr, args=(b, not args.quiet), daemon=True)]
     for t in threads:

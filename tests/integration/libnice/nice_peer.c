@@ -341,11 +341,21 @@ static bool parse_remote(void) {
   return true;
 }
 
-static void apply_remote(void) {
+/* The role must be set before libnice starts its checks: afterwards it keeps the old role
+ * ("role switch requested but conncheck already started") and a role conflict has to sort it
+ * out. The offerer decides at start (it controls unless it is lite; a lite answer does not
+ * change that), the answerer once it has read the offer, before it gathers. */
+static void decide_role(void) {
   if (P.force_role) P.controlling = P.force_role > 0;
   else if (P.lite) P.controlling = false;          /* a lite agent never controls */
   else P.controlling = P.offerer || P.r_lite;     /* a full agent facing lite takes control */
   g_object_set(P.agent, "controlling-mode", P.controlling, NULL);
+  gboolean now = !P.controlling;
+  g_object_get(P.agent, "controlling-mode", &now, NULL);
+  if (!now != !P.controlling) say("libnice did not take controlling-mode=%d", P.controlling);
+}
+
+static void apply_remote(void) {
   P.t_apply = g_get_monotonic_time();
   if (!nice_agent_set_remote_credentials(P.agent, P.stream, P.r_ufrag, P.r_pwd)) {
     finish(EXIT_SETUP, "remote ICE credentials rejected by libnice");
@@ -515,8 +525,10 @@ static gboolean on_stdin(GIOChannel *ch, GIOCondition cond, gpointer data) {
       }
       if (P.offerer) {
         apply_remote();
-      } else if (!nice_agent_gather_candidates(P.agent, P.stream)) {
-        finish(EXIT_SETUP, "nice_agent_gather_candidates failed");
+      } else {
+        decide_role();
+        if (!nice_agent_gather_candidates(P.agent, P.stream))
+          finish(EXIT_SETUP, "nice_agent_gather_candidates failed");
       }
       return G_SOURCE_REMOVE;
     }
@@ -624,6 +636,7 @@ int main(int argc, char **argv) {
 
   g_timeout_add((guint)(P.timeout_s * 1000.0), on_timeout, NULL);
   if (P.offerer) {
+    decide_role();
     if (!nice_agent_gather_candidates(P.agent, P.stream)) {
       say("nice_agent_gather_candidates failed");
       return EXIT_SETUP;
