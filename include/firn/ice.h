@@ -184,10 +184,14 @@ typedef struct firn_agent_callbacks {
    *  during the call. */
   void (*on_data)(void *user, unsigned stream, unsigned component, const uint8_t *data,
                   size_t len, const firn_path *path, uint64_t now);
-  /** The agent wants a TCP connection from `path->local`'s address to `path->remote`;
-   *  the runtime opens it and reports with firn_agent_tcp_connected(path->conn, ...). */
+  /** The agent wants a TCP connection from `path->local`'s address (port 0: an ephemeral
+   *  port) to `path->remote`, for an ICE-TCP active candidate or a TURN server over TCP/TLS;
+   *  the runtime opens it and reports with firn_agent_tcp_connected(path->conn, ...). The
+   *  runtime may call firn_agent_tcp_connected() from inside this callback. */
   void (*on_tcp_connect)(void *user, const firn_path *path);
-  /** The agent wants a TCP connection closed. */
+  /** The agent wants a TCP connection closed (a peer's connection that did not start with
+   *  an authenticated check, one left unused, or all of them on close). The runtime does
+   *  not report it back with firn_agent_tcp_closed(). */
   void (*on_tcp_close)(void *user, uint32_t conn);
 } firn_agent_callbacks;
 
@@ -236,7 +240,11 @@ FIRN_API int firn_agent_set_local_credentials(firn_agent *agent, unsigned stream
                                               const char *pwd);
 
 /** Tell the agent about a bound local socket for a stream's component. Host candidates
- *  are made from it (subject to the VPN policy by interface name). */
+ *  are made from it (subject to the VPN policy by interface name). A TCP listener
+ *  (transport FIRN_TRANSPORT_TCP) gives two ICE-TCP host candidates (RFC 6544): passive at
+ *  the listener's address and active at port 9 (connections leave from ephemeral ports);
+ *  simultaneous-open candidates are not offered. TCP candidates rank below every UDP
+ *  candidate but relays, so UDP is used wherever it works. */
 FIRN_API int firn_agent_add_local_address(firn_agent *agent, unsigned stream, unsigned component,
                                           const firn_local_address *la, uint64_t now);
 /** Add a STUN/TURN server used for gathering. */
@@ -286,8 +294,10 @@ FIRN_API uint64_t firn_agent_expiry(const firn_agent *agent);
 FIRN_API int firn_agent_handle_expiry(firn_agent *agent, uint64_t now);
 
 /** Prepare application data for a component's selected pair: writes the datagram to send
- *  (possibly wrapped for a TURN relay) into `out` and its path into `*path`. Returns the
- *  length; FIRN_ERR_STATE when no pair is selected; FIRN_ERR_NOBUF. */
+ *  (possibly wrapped for a TURN relay, or RFC 4571-framed for an ICE-TCP pair, with
+ *  path->conn set) into `out` and its path into `*path`. `out` may be `data`. Returns the
+ *  length; FIRN_ERR_STATE when no pair is selected (or its TCP connection is gone);
+ *  FIRN_ERR_NOBUF. */
 FIRN_API firn_ssize firn_agent_write_data(firn_agent *agent, unsigned stream, unsigned component,
                                           const uint8_t *data, size_t len, uint8_t *out, size_t cap,
                                           firn_path *path, uint64_t now);
@@ -301,13 +311,23 @@ FIRN_API int firn_agent_get_pair_stats(const firn_agent *agent, unsigned stream,
                                        size_t max, size_t *count);
 FIRN_API int firn_agent_get_stats(const firn_agent *agent, firn_agent_stats *out);
 
-/* ICE-TCP plumbing (RFC 6544): the runtime reports connection events. */
-/** The connection the agent asked for (on_tcp_connect) is open (ok = 1) or failed. */
+/* ICE-TCP plumbing (RFC 6544): the runtime reports connection events. Everything the agent
+ * sends on a connection comes out of firn_agent_poll_transmit() with path.transport TCP and
+ * path.conn set, already framed (RFC 4571 2-byte length, or TURN's own framing/TLS): write
+ * the bytes as they are. Bounds: 32 connections per agent, 8 accepted ones waiting for their
+ * first check; an accepted connection whose first frame is not a Binding request with our
+ * USERNAME and valid MESSAGE-INTEGRITY, that sends a frame over 1280 bytes before that (4096
+ * after), or that stays silent or unused for 5 s, is closed through on_tcp_close. */
+/** The connection the agent asked for (on_tcp_connect) is open (ok = 1) or failed.
+ *  Returns 0 or FIRN_ERR_NOT_FOUND (unknown or already closed). */
 FIRN_API int firn_agent_tcp_connected(firn_agent *agent, uint32_t conn, int ok, uint64_t now);
-/** A passive listener accepted a connection; `*conn` gets the handle to use in paths. */
+/** A passive listener accepted a connection; `*conn` gets the handle to use in paths.
+ *  FIRN_ERR_NOT_FOUND (no passive candidate at `local`), FIRN_ERR_LIMIT: the runtime closes
+ *  the connection. */
 FIRN_API int firn_agent_tcp_accepted(firn_agent *agent, const firn_addr *local, const firn_addr *remote,
                                      uint32_t *conn, uint64_t now);
-/** Bytes arrived on a TCP connection (any split; RFC 4571 framing is the agent's job). */
+/** Bytes arrived on a TCP connection (any split; RFC 4571 framing is the agent's job).
+ *  Returns 0 or FIRN_ERR_NOT_FOUND. */
 FIRN_API int firn_agent_handle_stream(firn_agent *agent, uint32_t conn, const uint8_t *data, size_t len,
                                       uint64_t now);
 /** The connection closed. */

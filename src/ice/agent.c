@@ -205,6 +205,12 @@ static void dispatch_events(firn_agent *ag) {
       if (cb->on_selected_pair)
         cb->on_selected_pair(ag->s.user, ev.stream, ev.component, &ev.a, &ev.b);
       break;
+    case EV_TCP_CONNECT:
+      if (cb->on_tcp_connect) cb->on_tcp_connect(ag->s.user, &ev.path);
+      break;
+    case EV_TCP_CLOSE:
+      if (cb->on_tcp_close) cb->on_tcp_close(ag->s.user, ev.path.conn);
+      break;
     default:
       break;
     }
@@ -292,6 +298,7 @@ static void free_stream(firn_agent *ag, ice_stream *st) {
 }
 
 static void agent_free_now(firn_agent *ag) {
+  firn_ice_tcp_close_all(ag, 0);
   for (unsigned i = 0; i < ag->nstreams; i++) free_stream(ag, ag->streams[i]);
   while (ag->out_head) {
     ice_pkt *p = ag->out_head;
@@ -523,10 +530,7 @@ int firn_agent_add_local_address(firn_agent *ag, unsigned stream, unsigned compo
   if (la->addr.family != FIRN_AF_INET && la->addr.family != FIRN_AF_INET6) return FIRN_ERR_INVALID_ARG;
   if (la->addr.port == 0 || firn_addr_is_any(&la->addr)) return FIRN_ERR_INVALID_ARG;
   if (ag->destroyed || ag->closed) return FIRN_ERR_CLOSED;
-  if (la->transport != FIRN_TRANSPORT_UDP) {
-    ICE_LOG(ag, FIRN_LOG_WARN, "ICE-TCP local addresses are not supported yet");
-    return FIRN_ERR_UNSUPPORTED;
-  }
+  if (la->transport != FIRN_TRANSPORT_UDP && la->transport != FIRN_TRANSPORT_TCP) return FIRN_ERR_INVALID_ARG;
   firn_ice_enter(ag, now);
   int rc = firn_ice_add_host(ag, st, component, la);
   if (rc == 0) firn_ice_run_timers(ag, ag->now);
@@ -537,6 +541,7 @@ int firn_agent_add_server(firn_agent *ag, const firn_ice_server *server) {
   if (!ag || !server) return FIRN_ERR_INVALID_ARG;
   if (server->addr.family != FIRN_AF_INET && server->addr.family != FIRN_AF_INET6) return FIRN_ERR_INVALID_ARG;
   if (server->turn) {
+    if (!server->username || !server->password) return FIRN_ERR_INVALID_ARG;
     ICE_LOG(ag, FIRN_LOG_WARN, "TURN servers are not supported yet");
     return FIRN_ERR_UNSUPPORTED;
   }
@@ -583,6 +588,7 @@ int firn_agent_get_default_candidate(const firn_agent *ag, unsigned stream, unsi
     for (unsigned i = 0; i < st->nlocal; i++) {
       const ice_local *l = st->locals[i];
       if (!l->usable || l->c.component != component || l->c.type != order[o]) continue;
+      if (l->c.tcptype == FIRN_TCP_ACTIVE) continue; /* port 9: no address to receive on */
       if (!best || l->c.priority > best->c.priority) best = l;
     }
     if (best) {
@@ -623,26 +629,39 @@ int firn_agent_end_of_remote_candidates(firn_agent *ag, unsigned stream, uint64_
 /* ------------------------------------------------------------------------------------------ */
 /* Outbox and transmit                                                                         */
 
-int firn_ice_send(firn_agent *ag, const firn_addr *local, const firn_addr *remote, uint8_t transport,
-                  const uint8_t *data, size_t len) {
+/* Queue `hdr` + `data` for poll_transmit on `path`. */
+int firn_ice_outbox(firn_agent *ag, const firn_path *path, const uint8_t *hdr, size_t hlen, const uint8_t *data,
+                    size_t len) {
   if (ag->nout >= ICE_MAX_OUTBOX) {
     ICE_LOG(ag, FIRN_LOG_DEBUG, "outbox full, datagram dropped");
     return FIRN_ERR_LIMIT;
   }
-  ice_pkt *p = firn_malloc(&ag->alloc, sizeof *p + len);
+  ice_pkt *p = firn_malloc(&ag->alloc, sizeof *p + hlen + len);
   if (!p) return FIRN_ERR_NOMEM;
   p->next = NULL;
-  memset(&p->path, 0, sizeof p->path);
-  p->path.local = *local;
-  p->path.remote = *remote;
-  p->path.transport = transport;
-  p->len = len;
-  memcpy(p->data, data, len);
+  p->path = *path;
+  p->len = hlen + len;
+  if (hlen) memcpy(p->data, hdr, hlen);
+  memcpy(p->data + hlen, data, len);
   if (ag->out_tail) ag->out_tail->next = p;
   else ag->out_head = p;
   ag->out_tail = p;
   ag->nout++;
   return FIRN_OK;
+}
+
+/* The single exit for everything the agent sends to a peer (checks, answers, consent,
+ * keepalives): framed on a TCP connection (`conn`), wrapped for a relay whose relayed address
+ * is `local`, or a plain datagram from the host socket at `local`. */
+int firn_ice_send(firn_agent *ag, const firn_addr *local, const firn_addr *remote, uint8_t transport,
+                  uint32_t conn, const uint8_t *data, size_t len) {
+  if (transport == FIRN_TRANSPORT_TCP) return firn_ice_tcp_send(ag, conn, local, remote, data, len);
+  firn_path path;
+  memset(&path, 0, sizeof path);
+  path.local = *local;
+  path.remote = *remote;
+  path.transport = transport;
+  return firn_ice_outbox(ag, &path, NULL, 0, data, len);
 }
 
 firn_ssize firn_agent_poll_transmit(firn_agent *ag, uint64_t now, uint8_t *buf, size_t cap, firn_path *path) {
@@ -751,6 +770,7 @@ void firn_ice_run_timers(firn_agent *ag, uint64_t now) {
     firn_ice_consent_timers(ag, st, now);
   }
   firn_ice_pace(ag, now);
+  firn_ice_tcp_timers(ag, now);
   for (unsigned i = 0; i < ag->nstreams; i++) firn_ice_update_state(ag, ag->streams[i]);
 }
 
@@ -776,6 +796,8 @@ uint64_t firn_agent_expiry(const firn_agent *ag) {
     t = firn_ice_consent_expiry(ag, st);
     if (t < e) e = t;
   }
+  uint64_t t = firn_ice_tcp_expiry(ag);
+  if (t < e) e = t;
   return e;
 }
 
@@ -803,22 +825,10 @@ static ice_pair *find_data_pair(const ice_stream *st, const ice_local *base, con
   return NULL;
 }
 
-int firn_agent_handle_datagram(firn_agent *ag, const firn_path *path, const uint8_t *data, size_t len,
-                               uint64_t now) {
-  if (!ag || !path || (!data && len)) return FIRN_ERR_INVALID_ARG;
-  if (ag->destroyed) return FIRN_ERR_CLOSED;
-  firn_ice_enter(ag, now);
-  ag->stats.datagrams_received++;
-  if (ag->closed) return firn_ice_leave(ag, FIRN_OK);
-  ice_stream *st = NULL;
-  ice_local *base = firn_ice_find_base(ag, &path->local, path->transport, &st);
+/* A datagram or TCP frame for `base` (STUN or application data, RFC 7983). */
+void firn_ice_input(firn_agent *ag, ice_stream *st, ice_local *base, const firn_path *path, const uint8_t *data,
+                    size_t len) {
   int is_stun = len > 0 && data[0] < 4 && firn_stun_is_stun(data, len);
-  if (!base) {
-    if (is_stun) ag->stats.stun_dropped++;
-    else ag->stats.data_dropped++;
-    ICE_LOG(ag, FIRN_LOG_DEBUG, "datagram on an unknown local address dropped");
-    return firn_ice_leave(ag, FIRN_OK);
-  }
   if (is_stun) {
     firn_ice_handle_stun(ag, st, base, path, data, len, ag->now);
   } else if (len == 0) {
@@ -829,8 +839,7 @@ int firn_agent_handle_datagram(firn_agent *ag, const firn_path *path, const uint
   } else {
     ice_pair *p = find_data_pair(st, base, path);
     unsigned comp = base->c.component;
-    if (p && !st->comp[comp - 1].consent_failed &&
-        ag->s.policy != FIRN_ICE_POLICY_RELAY) {
+    if (p && !st->comp[comp - 1].consent_failed && base->usable) {
       p->bytes_received += len;
       p->packets_received++;
       const firn_agent_callbacks *cb = &ag->s.callbacks;
@@ -842,10 +851,30 @@ int firn_agent_handle_datagram(firn_agent *ag, const firn_path *path, const uint
         ag->dispatching = 0;
       }
       if (cb->on_data && !ag->destroyed) cb->on_data(ag->s.user, st->id, comp, data, len, path, ag->now);
-      return firn_ice_leave(ag, FIRN_OK);
+      return;
     }
     ag->stats.data_dropped++;
   }
+}
+
+int firn_agent_handle_datagram(firn_agent *ag, const firn_path *path, const uint8_t *data, size_t len,
+                               uint64_t now) {
+  if (!ag || !path || (!data && len)) return FIRN_ERR_INVALID_ARG;
+  if (ag->destroyed) return FIRN_ERR_CLOSED;
+  firn_ice_enter(ag, now);
+  ag->stats.datagrams_received++;
+  if (ag->closed) return firn_ice_leave(ag, FIRN_OK);
+  ice_stream *st = NULL;
+  ice_local *base = path->transport == FIRN_TRANSPORT_UDP
+                        ? firn_ice_find_base(ag, &path->local, FIRN_TRANSPORT_UDP, &st) : NULL;
+  if (!base) {
+    int is_stun = len > 0 && data[0] < 4 && firn_stun_is_stun(data, len);
+    if (is_stun) ag->stats.stun_dropped++;
+    else ag->stats.data_dropped++;
+    ICE_LOG(ag, FIRN_LOG_DEBUG, "datagram on an unknown local address dropped");
+    return firn_ice_leave(ag, FIRN_OK);
+  }
+  firn_ice_input(ag, st, base, path, data, len);
   firn_ice_run_timers(ag, ag->now);
   return firn_ice_leave(ag, FIRN_OK);
 }
@@ -858,18 +887,31 @@ firn_ssize firn_agent_write_data(firn_agent *ag, unsigned stream, unsigned compo
   if (ag->destroyed || ag->closed) return FIRN_ERR_CLOSED;
   ice_component *cp = &st->comp[component - 1];
   if (!cp->selected || cp->consent_failed) return FIRN_ERR_STATE;
-  if (len > cap) return FIRN_ERR_NOBUF;
   ice_pair *p = cp->selected;
-  if (now != FIRN_TIME_NEVER && now > ag->now) ag->now = now;
-  memcpy(out, data, len);
+  size_t hlen = 0;
   memset(path, 0, sizeof *path);
   path->local = p->local->c.addr;
   path->remote = p->remote->c.addr;
   path->transport = p->remote->c.transport;
+  if (path->transport == FIRN_TRANSPORT_TCP) {
+    /* RFC 4571 framing on the pair's connection */
+    const ice_tcp_conn *c = firn_ice_tcp_find(ag, p->conn);
+    if (!c || c->state != TCP_OPEN) return FIRN_ERR_STATE;
+    if (len > 0xffff) return FIRN_ERR_INVALID_ARG;
+    hlen = 2;
+    path->conn = p->conn;
+  }
+  if (len + hlen > cap) return FIRN_ERR_NOBUF;
+  if (now != FIRN_TIME_NEVER && now > ag->now) ag->now = now;
+  if (hlen) {
+    out[0] = (uint8_t)(len >> 8);
+    out[1] = (uint8_t)len;
+  }
+  memmove(out + hlen, data, len);
   p->bytes_sent += len;
   p->packets_sent++;
   p->last_tx = ag->now;
-  return (firn_ssize)len;
+  return (firn_ssize)(len + hlen);
 }
 
 int firn_agent_get_selected_pair(const firn_agent *ag, unsigned stream, unsigned component, firn_candidate *local,
@@ -885,6 +927,7 @@ int firn_agent_get_selected_pair(const firn_agent *ag, unsigned stream, unsigned
     path->local = p->local->c.addr;
     path->remote = p->remote->c.addr;
     path->transport = p->remote->c.transport;
+    path->conn = p->conn;
   }
   return FIRN_OK;
 }
@@ -933,30 +976,6 @@ int firn_agent_get_stats(const firn_agent *ag, firn_agent_stats *out) {
   return FIRN_OK;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* ICE-TCP seam (RFC 6544 / 4571): not implemented yet                                         */
-
-int firn_agent_tcp_connected(firn_agent *ag, uint32_t conn, int ok, uint64_t now) {
-  (void)conn; (void)ok; (void)now;
-  return ag ? FIRN_ERR_UNSUPPORTED : FIRN_ERR_INVALID_ARG;
-}
-
-int firn_agent_tcp_accepted(firn_agent *ag, const firn_addr *local, const firn_addr *remote, uint32_t *conn,
-                            uint64_t now) {
-  (void)local; (void)remote; (void)conn; (void)now;
-  return ag ? FIRN_ERR_UNSUPPORTED : FIRN_ERR_INVALID_ARG;
-}
-
-int firn_agent_handle_stream(firn_agent *ag, uint32_t conn, const uint8_t *data, size_t len, uint64_t now) {
-  (void)conn; (void)data; (void)len; (void)now;
-  return ag ? FIRN_ERR_UNSUPPORTED : FIRN_ERR_INVALID_ARG;
-}
-
-int firn_agent_tcp_closed(firn_agent *ag, uint32_t conn, uint64_t now) {
-  (void)conn; (void)now;
-  return ag ? FIRN_ERR_UNSUPPORTED : FIRN_ERR_INVALID_ARG;
-}
-
 int firn_agent_close(firn_agent *ag, uint64_t now) {
   if (!ag) return FIRN_ERR_INVALID_ARG;
   if (ag->destroyed) return FIRN_ERR_CLOSED;
@@ -974,6 +993,7 @@ int firn_agent_close(firn_agent *ag, uint64_t now) {
       for (unsigned k = 0; k < st->npairs; k++) st->pairs[k]->triggered = 0;
       firn_ice_update_state(ag, st);
     }
+    firn_ice_tcp_close_all(ag, 1);
     while (ag->out_head) {
       ice_pkt *p = ag->out_head;
       ag->out_head = p->next;

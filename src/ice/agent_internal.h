@@ -21,21 +21,20 @@
  * XOR-MAPPED-ADDRESS: host, srflx or a new prflx) becomes `valid_local`, which is what the
  * valid list and the selected pair report.
  *
- * Seams for issue 4 (TURN, ICE-TCP), not implemented here:
- *   - Relay candidates: an ice_local of type RELAY whose `base` is itself (it is checked
- *     from, like a host) and whose socket is the TURN client's allocation. pairable() and
- *     the relay-only policy (`usable`) already accept it; priorities use ICE_PREF_RELAY.
- *     Outgoing: firn_ice_send() is the single exit for checks, answers, consent and
- *     keepalives; a relay local must be wrapped there (Send indication / ChannelData to the
- *     server). Incoming: firn_agent_handle_datagram() finds the base by path->local; data
- *     from the TURN server's 5-tuple must be unwrapped first and re-dispatched with
- *     path->remote = the peer and path->local = the relayed address. gather.c marks where
- *     allocations start; gathering-done waits for every `greq`-like pending request.
- *   - ICE-TCP: add_local_address() refuses TCP (FIRN_ERR_UNSUPPORTED), pairable() pairs
- *     UDP only, and the firn_agent_tcp_* / handle_stream entry points return
- *     FIRN_ERR_UNSUPPORTED. RFC 4571 framing belongs next to firn_ice_send() (outgoing) and
- *     in handle_stream() (incoming, then the same STUN/data demultiplexing as datagrams);
- *     remote TCP candidates are already stored (bounded) but never paired.
+ * ICE-TCP (tcp.c, RFC 6544 / 4571): a TCP listener address gives two host candidates,
+ * passive (the listener) and active (port 9; the runtime connects from an ephemeral port).
+ * Active pairs with remote passive, passive with remote active (S-O is not offered). A pair
+ * on TCP carries the handle of its connection (`conn`): the active side asks the runtime to
+ * open one (on_tcp_connect) when the pair's check is due; the passive side learns the pair
+ * from the first authenticated check on an accepted connection (the remote is the signalled
+ * active candidate with the connection's real source port, or peer-reflexive). Everything
+ * sent on TCP goes through firn_ice_send() with the pair's `conn` and is framed there
+ * (2-byte length); frames read are reassembled per connection (bounded) and take the same
+ * demultiplexing path as datagrams (firn_ice_input()). An accepted connection whose first
+ * frame is not an authenticated Binding request is closed; so is any connection no pair
+ * uses for ICE_TCP_IDLE.
+ *
+ * Relays (relay.c): see the comment there.
  */
 #ifndef FIRN_ICE_AGENT_INTERNAL_H
 #define FIRN_ICE_AGENT_INTERNAL_H
@@ -63,6 +62,12 @@
 #define ICE_RTO_MAX (1600 * FIRN_NS_PER_MS)
 #define ICE_CONSENT_RTO (500 * FIRN_NS_PER_MS)
 #define ICE_MSG_MAX 1280
+#define ICE_TCP_MAX_CONNS 32     /* TCP connections per agent (ICE and TURN) */
+#define ICE_TCP_MAX_UNAUTH 8     /* accepted connections not yet authenticated */
+#define ICE_TCP_FRAME_MAX 4096   /* largest RFC 4571 frame once authenticated */
+#define ICE_TCP_PENDING 8        /* frames queued while a connection opens */
+#define ICE_TCP_IDLE (5 * FIRN_NS_PER_S)          /* unused / unauthenticated connection */
+#define ICE_TCP_CHECK_TIMEOUT (10 * FIRN_NS_PER_S) /* a check over TCP: connect + answer */
 #define ICE_RPOOL 256            /* random bytes drawn from the source at a time */
 
 /* Type preferences (RFC 8445 5.1.2.2). */
@@ -70,6 +75,13 @@
 #define ICE_PREF_PRFLX 110
 #define ICE_PREF_SRFLX 100
 #define ICE_PREF_RELAY 0
+/* TCP below every UDP candidate but relays, so UDP wins wherever it works (RFC 6544 leaves
+ * this to the agent; libwebrtc does the same). */
+#define ICE_PREF_HOST_TCP 90
+#define ICE_PREF_PRFLX_TCP 80
+/* RFC 6544 4.2 direction preferences (host candidates) */
+#define ICE_DIR_ACTIVE 6
+#define ICE_DIR_PASSIVE 4
 
 enum { PAIR_FROZEN = 0, PAIR_WAITING = 1, PAIR_IN_PROGRESS = 2, PAIR_SUCCEEDED = 3, PAIR_FAILED = 4 };
 
@@ -117,6 +129,7 @@ typedef struct ice_pair {
   uint8_t triggered;        /* in the triggered-check queue */
   uint8_t legacy;           /* old selected pair kept across an ICE restart */
   uint8_t retries;          /* extra check rounds after a timeout (see conncheck.c) */
+  uint32_t conn;            /* TCP: the connection the pair uses, 0 none yet */
   ice_txn txn;              /* current check transaction */
   ice_txn prev;             /* previous one, still answerable after a triggered re-check */
   ice_txn consent;          /* consent / keepalive request */
@@ -172,14 +185,39 @@ typedef struct ice_pkt {
   uint8_t data[];
 } ice_pkt;
 
-enum { EV_CANDIDATE, EV_GATHERING_DONE, EV_STATE, EV_SELECTED };
+enum { EV_CANDIDATE, EV_GATHERING_DONE, EV_STATE, EV_SELECTED, EV_TCP_CONNECT, EV_TCP_CLOSE };
 
 typedef struct ice_event {
   uint8_t type;
   unsigned stream, component;
   firn_ice_state state;
   firn_candidate a, b;
+  firn_path path;           /* EV_TCP_CONNECT; path.conn also for EV_TCP_CLOSE */
 } ice_event;
+
+enum { TCP_CONNECTING = 0, TCP_OPEN = 1 };
+enum { TCP_ICE = 0, TCP_TURN = 1 };
+
+typedef struct ice_tcp_conn {
+  uint32_t id;
+  uint8_t state;            /* TCP_* */
+  uint8_t kind;             /* TCP_ICE, TCP_TURN */
+  uint8_t accepted;         /* opened by the peer (passive candidate) */
+  uint8_t authed;           /* outgoing, or its first frame was an authenticated check */
+  unsigned stream;
+  ice_local *local;         /* ICE: the TCP host candidate (active or passive) */
+  struct ice_relay *relay;  /* TURN: the allocation using it */
+  firn_addr remote;
+  uint64_t opened_at;
+  uint64_t unused_since;    /* ICE: no pair uses it since then, 0 when one does */
+  uint8_t hdr[2];           /* RFC 4571 length being read */
+  uint8_t hlen;
+  uint16_t flen;            /* length of the frame being read */
+  uint8_t *rx;              /* partial frame (flen bytes), NULL when none */
+  size_t rxlen;
+  ice_pkt *pend_head, *pend_tail; /* framed bytes waiting for the connection */
+  unsigned npend;
+} ice_tcp_conn;
 
 typedef struct ice_gather_req {
   uint64_t id;
@@ -209,6 +247,9 @@ struct firn_agent {
   uint64_t last_check;      /* last new check sent (pacing), 0 = none yet */
   uint8_t any_check;
   unsigned rr;              /* round-robin cursor over streams */
+  ice_tcp_conn **tcp;
+  unsigned ntcp, captcp;
+  uint32_t next_conn;
   ice_pkt *out_head, *out_tail;
   unsigned nout;
   ice_event *ev;
@@ -231,7 +272,11 @@ int firn_ice_queue_event(firn_agent *ag, const ice_event *ev);
 void firn_ice_event_candidate(firn_agent *ag, unsigned stream, const firn_candidate *c);
 void firn_ice_set_state(firn_agent *ag, ice_stream *st, firn_ice_state state);
 int firn_ice_send(firn_agent *ag, const firn_addr *local, const firn_addr *remote, uint8_t transport,
-                  const uint8_t *data, size_t len);
+                  uint32_t conn, const uint8_t *data, size_t len);
+int firn_ice_outbox(firn_agent *ag, const firn_path *path, const uint8_t *hdr, size_t hlen, const uint8_t *data,
+                    size_t len);
+void firn_ice_input(firn_agent *ag, ice_stream *st, ice_local *base, const firn_path *path, const uint8_t *data,
+                    size_t len);
 void firn_ice_run_timers(firn_agent *ag, uint64_t now);
 void firn_ice_update_state(firn_agent *ag, ice_stream *st);
 int firn_ice_grow(firn_agent *ag, void **arr, unsigned *cap, unsigned need, size_t elem);
@@ -287,6 +332,28 @@ void firn_ice_handle_bad_stun(firn_agent *ag, ice_local *base, const firn_path *
 void firn_ice_switch_role(firn_agent *ag, firn_ice_role role);
 int firn_ice_new_tid(firn_agent *ag, uint8_t tid[FIRN_STUN_TID_SIZE]);
 uint32_t firn_ice_prflx_priority(const ice_local *l, uint16_t component);
+
+void firn_ice_pair_failed(firn_agent *ag, ice_stream *st, ice_pair *p);
+
+/* tcp.c */
+int firn_ice_tcp_add_host(firn_agent *ag, ice_stream *st, unsigned component, const firn_local_address *la,
+                          unsigned cls, unsigned rank, int vpn);
+ice_tcp_conn *firn_ice_tcp_find(const firn_agent *ag, uint32_t id);
+int firn_ice_tcp_prepare(firn_agent *ag, ice_stream *st, ice_pair *p);
+int firn_ice_tcp_send(firn_agent *ag, uint32_t conn, const firn_addr *local, const firn_addr *remote,
+                      const uint8_t *data, size_t len);
+ice_tcp_conn *firn_ice_tcp_new(firn_agent *ag, uint8_t kind, const firn_addr *local, const firn_addr *remote,
+                               int request);
+void firn_ice_tcp_close(firn_agent *ag, ice_tcp_conn *c, int tell_runtime);
+void firn_ice_tcp_timers(firn_agent *ag, uint64_t now);
+uint64_t firn_ice_tcp_expiry(const firn_agent *ag);
+void firn_ice_tcp_close_all(firn_agent *ag, int tell_runtime);
+int firn_ice_pairable_tcp(const ice_local *l, const ice_remote *r);
+
+/* relay.c */
+void firn_ice_relay_conn_connected(firn_agent *ag, ice_tcp_conn *c, int ok, uint64_t now);
+void firn_ice_relay_conn_bytes(firn_agent *ag, ice_tcp_conn *c, const uint8_t *data, size_t len, uint64_t now);
+void firn_ice_relay_conn_closed(firn_agent *ag, struct ice_relay *r, uint64_t now);
 
 /* consent.c */
 void firn_ice_consent_start(firn_agent *ag, ice_pair *p, uint64_t now);

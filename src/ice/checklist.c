@@ -88,7 +88,8 @@ static int pairable(const ice_local *l, const ice_remote *r) {
   if (!l->usable || r->legacy) return 0;
   /* RFC 8445 6.1.2.2: link-local IPv6 only with link-local */
   if (firn_addr_is_link_local(&l->c.addr) != firn_addr_is_link_local(&r->c.addr)) return 0;
-  return r->c.transport == FIRN_TRANSPORT_UDP; /* ICE-TCP not paired yet */
+  if (r->c.transport == FIRN_TRANSPORT_TCP) return firn_ice_pairable_tcp(l, r);
+  return r->c.transport == FIRN_TRANSPORT_UDP;
 }
 
 ice_pair *firn_ice_add_pair(firn_agent *ag, ice_stream *st, ice_local *l, ice_remote *r) {
@@ -197,7 +198,10 @@ int firn_ice_add_remote(firn_agent *ag, ice_stream *st, const firn_candidate *c,
   st->remotes[st->nremote++] = r;
   if (learned) st->nprflx++;
   else st->nsignaled++;
-  for (unsigned i = 0; i < st->nlocal; i++) (void)firn_ice_add_pair(ag, st, st->locals[i], r);
+  /* a remote learned on a TCP connection pairs only with the candidate that connection
+   * belongs to (the caller does that) */
+  if (!(learned && c->transport == FIRN_TRANSPORT_TCP))
+    for (unsigned i = 0; i < st->nlocal; i++) (void)firn_ice_add_pair(ag, st, st->locals[i], r);
   if (out) *out = r;
   return FIRN_OK;
 }

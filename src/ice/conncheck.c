@@ -13,7 +13,8 @@ int firn_ice_new_tid(firn_agent *ag, uint8_t tid[FIRN_STUN_TID_SIZE]) {
 }
 
 uint32_t firn_ice_prflx_priority(const ice_local *l, uint16_t component) {
-  return firn_ice_priority(ICE_PREF_PRFLX, l->local_pref, component);
+  return firn_ice_priority(l->c.transport == FIRN_TRANSPORT_TCP ? ICE_PREF_PRFLX_TCP : ICE_PREF_PRFLX, l->local_pref,
+                           component);
 }
 
 void firn_ice_switch_role(firn_agent *ag, firn_ice_role role) {
@@ -62,7 +63,8 @@ static int transmit(firn_agent *ag, ice_stream *st, ice_pair *p, const ice_txn *
   uint8_t buf[ICE_MSG_MAX];
   firn_ssize n = build_request(ag, st, p, t, consent, buf, sizeof buf);
   if (n < 0) return (int)n;
-  int rc = firn_ice_send(ag, &p->local->c.addr, &p->remote->c.addr, p->remote->c.transport, buf, (size_t)n);
+  int rc = firn_ice_send(ag, &p->local->c.addr, &p->remote->c.addr, p->remote->c.transport, p->conn, buf,
+                         (size_t)n);
   if (rc == 0) {
     p->requests_sent++;
     p->last_tx = now;
@@ -82,6 +84,13 @@ static uint64_t initial_rto(const firn_agent *ag, const ice_stream *st) {
 int firn_ice_send_check(firn_agent *ag, ice_stream *st, ice_pair *p, uint64_t now) {
   ice_txn t;
   memset(&t, 0, sizeof t);
+  int tcp = p->remote->c.transport == FIRN_TRANSPORT_TCP;
+  if (tcp && firn_ice_tcp_prepare(ag, st, p) < 0) {
+    /* no connection and none can be opened (passive side, or the connection limit) */
+    ICE_LOG(ag, FIRN_LOG_DEBUG, "stream %u: no TCP connection for a check: pair failed", st->id);
+    firn_ice_pair_failed(ag, st, p);
+    return FIRN_OK;
+  }
   int rc = firn_ice_new_tid(ag, t.tid);
   if (rc < 0) return rc;
   t.active = 1;
@@ -89,6 +98,11 @@ int firn_ice_send_check(firn_agent *ag, ice_stream *st, ice_pair *p, uint64_t no
   t.use_cand = t.controlling && p->nominate;
   t.tx = 1;
   t.rto = initial_rto(ag, st);
+  if (tcp) {
+    /* reliable transport: sent once, answered within the timeout or failed (RFC 6544 7.1) */
+    t.tx = ICE_CHECK_RC;
+    t.rto = ICE_TCP_CHECK_TIMEOUT;
+  }
   t.sent_at = now;
   t.next = now + t.rto;
   rc = transmit(ag, st, p, &t, 0, now);
@@ -105,7 +119,8 @@ int firn_ice_send_check(firn_agent *ag, ice_stream *st, ice_pair *p, uint64_t no
   return FIRN_OK;
 }
 
-static void pair_failed(firn_agent *ag, ice_stream *st, ice_pair *p) {
+void firn_ice_pair_failed(firn_agent *ag, ice_stream *st, ice_pair *p) {
+  p->conn = 0; /* an unused TCP connection is closed by firn_ice_tcp_timers() */
   p->txn.active = 0;
   p->prev.active = 0;
   p->state = PAIR_FAILED;
@@ -139,7 +154,7 @@ void firn_ice_check_timers(firn_agent *ag, ice_stream *st, uint64_t now) {
         p->state = PAIR_WAITING;
         (void)firn_ice_trigger(ag, st, p);
       } else if (p->state != PAIR_SUCCEEDED) {
-        pair_failed(ag, st, p);
+        firn_ice_pair_failed(ag, st, p);
       } else {
         p->txn.active = 0;
         p->prev.active = 0;
@@ -185,7 +200,7 @@ static void send_answer(firn_agent *ag, const ice_local *base, const firn_path *
     ICE_LOG(ag, FIRN_LOG_WARN, "could not build a STUN answer: %s", firn_strerror((int)n));
     return;
   }
-  (void)firn_ice_send(ag, &base->c.addr, &path->remote, path->transport, buf, (size_t)n);
+  (void)firn_ice_send(ag, &base->c.addr, &path->remote, path->transport, path->conn, buf, (size_t)n);
 }
 
 void firn_ice_handle_bad_stun(firn_agent *ag, ice_local *base, const firn_path *path, const uint8_t *data,
@@ -207,6 +222,8 @@ void firn_ice_handle_bad_stun(firn_agent *ag, ice_local *base, const firn_path *
 static ice_local *mapped_local(firn_agent *ag, ice_stream *st, ice_pair *p, const firn_addr *mapped) {
   ice_local *base = p->local;
   if (firn_addr_equal(mapped, &base->c.addr)) return base;
+  /* TCP active: the connection left from an ephemeral port (RFC 6544 4.5) */
+  if (base->c.transport == FIRN_TRANSPORT_TCP && firn_addr_equal_ip(mapped, &base->c.addr)) return base;
   for (unsigned i = 0; i < st->nlocal; i++) {
     ice_local *l = st->locals[i];
     if (l->base == base && firn_addr_equal(&l->c.addr, mapped)) return l;
@@ -217,6 +234,7 @@ static ice_local *mapped_local(firn_agent *ag, ice_stream *st, ice_pair *p, cons
   c.component = base->c.component;
   c.transport = base->c.transport;
   c.type = FIRN_CAND_PRFLX;
+  c.tcptype = base->c.tcptype;
   c.addr = *mapped;
   c.related = base->c.addr;
   c.priority = firn_ice_prflx_priority(base, base->c.component);
@@ -242,7 +260,7 @@ static void handle_check_response(firn_agent *ag, ice_stream *st, ice_pair *p, i
   if (base != p->local || !firn_addr_equal(&path->remote, &p->remote->c.addr) ||
       path->transport != p->remote->c.transport) {
     ICE_LOG(ag, FIRN_LOG_DEBUG, "stream %u: non-symmetric response: pair failed", st->id);
-    pair_failed(ag, st, p);
+    firn_ice_pair_failed(ag, st, p);
     return;
   }
   if (m->cls == FIRN_STUN_ERROR) {
@@ -262,7 +280,7 @@ static void handle_check_response(firn_agent *ag, ice_stream *st, ice_pair *p, i
       return;
     }
     ICE_LOG(ag, FIRN_LOG_DEBUG, "stream %u: check answered with error %d: pair failed", st->id, code);
-    if (was_current || !p->txn.active) pair_failed(ag, st, p);
+    if (was_current || !p->txn.active) firn_ice_pair_failed(ag, st, p);
     return;
   }
   /* success */
@@ -396,12 +414,28 @@ static void handle_request(firn_agent *ag, ice_stream *st, ice_local *base, cons
     }
     return;
   }
+  if (!r && path->transport == FIRN_TRANSPORT_TCP) {
+    /* RFC 6544: the peer's active candidate (port 9) connects from an ephemeral port; the
+     * remote is that candidate at the connection's real address */
+    for (unsigned i = 0; i < st->nremote && !r; i++) {
+      const ice_remote *q = st->remotes[i];
+      if (!q->legacy && !q->learned && q->c.component == base->c.component && q->c.transport == FIRN_TRANSPORT_TCP &&
+          q->c.tcptype == FIRN_TCP_ACTIVE && base->c.tcptype == FIRN_TCP_PASSIVE &&
+          firn_addr_equal_ip(&q->c.addr, &path->remote)) {
+        firn_candidate c = q->c;
+        c.addr = path->remote;
+        if (firn_ice_add_remote(ag, st, &c, 1, &r) < 0) r = NULL;
+      }
+    }
+  }
   if (!r) {
     firn_candidate c;
     memset(&c, 0, sizeof c);
     c.component = base->c.component;
     c.transport = path->transport;
     c.type = FIRN_CAND_PRFLX;
+    if (path->transport == FIRN_TRANSPORT_TCP)
+      c.tcptype = base->c.tcptype == FIRN_TCP_PASSIVE ? FIRN_TCP_ACTIVE : FIRN_TCP_PASSIVE;
     c.priority = prio;
     c.addr = path->remote;
     c.related.family = FIRN_AF_NONE;
@@ -413,6 +447,7 @@ static void handle_request(firn_agent *ag, ice_stream *st, ice_local *base, cons
   ice_pair *p = r ? firn_ice_find_pair(st, base, &path->remote, path->transport, 0) : NULL;
   if (r && !p) p = firn_ice_add_pair(ag, st, base, r);
   if (!p) return;
+  if (path->transport == FIRN_TRANSPORT_TCP && !firn_ice_tcp_find(ag, p->conn)) p->conn = path->conn;
   st->checking = 1;
   p->requests_received++;
   p->responses_sent++;

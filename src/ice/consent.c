@@ -50,7 +50,8 @@ static int send_consent(firn_agent *ag, ice_stream *st, ice_pair *p, uint64_t no
   firn_stun_add_fingerprint(&b);
   firn_ssize n = firn_stun_builder_finish(&b);
   if (n < 0) return (int)n;
-  int rc = firn_ice_send(ag, &p->local->c.addr, &p->remote->c.addr, p->remote->c.transport, buf, (size_t)n);
+  int rc = firn_ice_send(ag, &p->local->c.addr, &p->remote->c.addr, p->remote->c.transport, p->conn, buf,
+                         (size_t)n);
   if (rc == 0) {
     p->requests_sent++;
     p->last_tx = now;
@@ -69,7 +70,8 @@ static void send_keepalive(firn_agent *ag, ice_pair *p, uint64_t now) {
   firn_stun_add_fingerprint(&b);
   firn_ssize n = firn_stun_builder_finish(&b);
   if (n < 0) return;
-  (void)firn_ice_send(ag, &p->local->c.addr, &p->remote->c.addr, p->remote->c.transport, buf, (size_t)n);
+  (void)firn_ice_send(ag, &p->local->c.addr, &p->remote->c.addr, p->remote->c.transport, p->conn, buf,
+                         (size_t)n);
   p->last_tx = now; /* also when it could not be queued: the next one is due in Tr */
 }
 

@@ -101,10 +101,17 @@ int firn_ice_add_host(firn_agent *ag, ice_stream *st, unsigned component, const 
   unsigned same = 0;
   for (unsigned i = 0; i < st->nlocal; i++) {
     const ice_local *l = st->locals[i];
-    if (l->c.type != FIRN_CAND_HOST || l->c.component != component) continue;
-    if (l->c.addr.family == la->addr.family && (l->local_pref >> 13) == (unsigned)(7 - cls)) same++;
+    if (l->c.type != FIRN_CAND_HOST || l->c.component != component || l->c.transport != la->transport) continue;
+    if (la->transport == FIRN_TRANSPORT_TCP) {
+      if (l->c.tcptype == FIRN_TCP_PASSIVE && l->c.addr.family == la->addr.family &&
+          ((l->local_pref >> 10) & 7) == (unsigned)(7 - cls))
+        same++;
+    } else if (l->c.addr.family == la->addr.family && (l->local_pref >> 13) == (unsigned)(7 - cls)) {
+      same++;
+    }
   }
   unsigned rank = same * 2 + (la->addr.family == FIRN_AF_INET ? 1 : 0);
+  if (la->transport == FIRN_TRANSPORT_TCP) return firn_ice_tcp_add_host(ag, st, component, la, (unsigned)cls, rank, vpn);
   if (rank > 8000) rank = 8000;
   uint16_t pref = (uint16_t)(((unsigned)(7 - cls) << 13) | (0x1fffu - rank));
   firn_candidate c;

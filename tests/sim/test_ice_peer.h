@@ -1,7 +1,11 @@
 /* ICE agents on the simulated network: one agent per host, one UDP socket per host address,
  * one simulator timer re-armed from firn_agent_expiry() after every call (the same glue the
  * libuv runtime is, on a virtual clock). Signalling between the peers is instantaneous and
- * done by the test (non-trickle: after gathering) or by trickle from on_candidate. */
+ * done by the test (non-trickle: after gathering) or by trickle from on_candidate.
+ * ICE-TCP (peer_add_tcp): a sim TCP listener per TCP host address; connections the agent asks
+ * for (on_tcp_connect) are opened from an ephemeral port, accepted ones are reported with
+ * firn_agent_tcp_accepted(), bytes go to firn_agent_handle_stream(), and what
+ * poll_transmit() returns with transport TCP is written on the connection `path.conn`. */
 #ifndef FIRN_TEST_ICE_PEER_H
 #define FIRN_TEST_ICE_PEER_H
 
@@ -16,6 +20,14 @@
 #define MS FIRN_NS_PER_MS
 #define SEC FIRN_NS_PER_S
 #define PEER_MAX_CANDS 32
+#define PEER_MAX_CONNS 64
+
+struct ice_peer;
+typedef struct peer_conn {
+  struct ice_peer *p;
+  uint32_t id; /* the agent's handle, 0: free slot */
+  sim_tcp *c;
+} peer_conn;
 
 typedef struct ice_peer {
   sim_net *s;
@@ -41,7 +53,25 @@ typedef struct ice_peer {
   int ncands;
   struct ice_peer *other; /* trickle target, NULL for none */
   uint64_t selected_at;
+  sim_tcp_listener *lis[4];   /* ICE-TCP listeners (peer_add_tcp) */
+  int nlis;
+  peer_conn conns[PEER_MAX_CONNS];
+  unsigned tcp_opened, tcp_accepted, tcp_closed_by_agent;
 } ice_peer;
+
+static inline peer_conn *peer_conn_find(ice_peer *p, uint32_t id) {
+  for (int i = 0; i < PEER_MAX_CONNS; i++)
+    if (p->conns[i].id == id && id) return &p->conns[i];
+  return NULL;
+}
+static inline peer_conn *peer_conn_slot(ice_peer *p) {
+  for (int i = 0; i < PEER_MAX_CONNS; i++)
+    if (!p->conns[i].id) return &p->conns[i];
+  return NULL;
+}
+
+/* Send what the agent produced on `path`: a datagram, or stream bytes on a connection. */
+static inline void peer_send(ice_peer *p, const firn_path *path, const uint8_t *buf, size_t n);
 
 /* The socket bound at `local`. */
 static inline sim_udp *peer_socket(ice_peer *p, const firn_addr *local) {
@@ -59,13 +89,102 @@ static inline void peer_sync(ice_peer *p) {
     firn_ssize n = firn_agent_poll_transmit(p->ag, sim_now(p->s), buf, sizeof buf, &path);
     if (n == FIRN_ERR_WOULDBLOCK) break;
     SIM_ASSERT(p->s, n > 0);
-    sim_udp *u = peer_socket(p, &path.local);
-    SIM_ASSERT(p->s, u != NULL);
-    (void)sim_udp_send(u, &path.remote, buf, (size_t)n);
+    peer_send(p, &path, buf, (size_t)n);
+    if (!p->ag) return;
   }
   uint64_t e = firn_agent_expiry(p->ag);
   if (e != FIRN_TIME_NEVER && e < sim_now(p->s)) e = sim_now(p->s);
   (void)sim_timer_arm(p->t, e);
+}
+
+static inline void peer_send(ice_peer *p, const firn_path *path, const uint8_t *buf, size_t n) {
+  if (path->transport == FIRN_TRANSPORT_TCP) {
+    peer_conn *pc = peer_conn_find(p, path->conn);
+    SIM_ASSERT(p->s, pc != NULL);
+    (void)sim_tcp_send(pc->c, buf, n);
+    return;
+  }
+  sim_udp *u = peer_socket(p, &path->local);
+  SIM_ASSERT(p->s, u != NULL);
+  (void)sim_udp_send(u, &path->remote, buf, n);
+}
+
+/* TCP glue */
+static inline void peer_tcp_connected(void *user, sim_tcp *c, int status, uint64_t now) {
+  peer_conn *pc = user;
+  ice_peer *p = pc->p;
+  uint32_t id = pc->id;
+  if (status != 0) {
+    pc->id = 0;
+    pc->c = NULL;
+    sim_tcp_close(c);
+  }
+  if (!p->ag) return;
+  (void)firn_agent_tcp_connected(p->ag, id, status == 0, now);
+  peer_sync(p);
+}
+static inline void peer_tcp_data(void *user, sim_tcp *c, const uint8_t *data, size_t len, uint64_t now) {
+  (void)c;
+  peer_conn *pc = user;
+  ice_peer *p = pc->p;
+  if (!p->ag || !pc->id) return;
+  (void)firn_agent_handle_stream(p->ag, pc->id, data, len, now);
+  peer_sync(p);
+}
+static inline void peer_tcp_closed(void *user, sim_tcp *c, int reason, uint64_t now) {
+  (void)reason;
+  peer_conn *pc = user;
+  ice_peer *p = pc->p;
+  uint32_t id = pc->id;
+  pc->id = 0;
+  pc->c = NULL;
+  sim_tcp_close(c);
+  if (!p->ag || !id) return;
+  (void)firn_agent_tcp_closed(p->ag, id, now);
+  peer_sync(p);
+}
+static const sim_tcp_callbacks peer_tcp_cbs = {peer_tcp_connected, peer_tcp_data, peer_tcp_closed};
+
+/* The agent asks for a connection: from its address, an ephemeral port. */
+static inline void peer_on_tcp_connect(void *user, const firn_path *path) {
+  ice_peer *p = user;
+  peer_conn *pc = peer_conn_slot(p);
+  SIM_ASSERT(p->s, pc != NULL);
+  pc->p = p;
+  pc->id = path->conn;
+  firn_addr local = path->local;
+  local.port = 0;
+  p->tcp_opened++;
+  if (sim_tcp_connect(p->h, &local, &path->remote, &peer_tcp_cbs, pc, &pc->c) != 0) {
+    pc->id = 0;
+    (void)firn_agent_tcp_connected(p->ag, path->conn, 0, sim_now(p->s));
+  }
+}
+static inline void peer_on_tcp_close(void *user, uint32_t conn) {
+  ice_peer *p = user;
+  peer_conn *pc = peer_conn_find(p, conn);
+  p->tcp_closed_by_agent++;
+  if (!pc) return;
+  sim_tcp *c = pc->c;
+  pc->id = 0;
+  pc->c = NULL;
+  if (c) sim_tcp_close(c);
+}
+static inline void peer_tcp_accept(void *user, sim_tcp *c, uint64_t now) {
+  ice_peer *p = user;
+  peer_conn *pc = peer_conn_slot(p);
+  uint32_t id = 0;
+  if (!p->ag || !pc || firn_agent_tcp_accepted(p->ag, sim_tcp_local(c), sim_tcp_remote(c), &id, now) != 0) {
+    sim_tcp_close(c);
+    if (p->ag) peer_sync(p);
+    return;
+  }
+  p->tcp_accepted++;
+  pc->p = p;
+  pc->id = id;
+  pc->c = c;
+  sim_tcp_set_callbacks(c, &peer_tcp_cbs, pc);
+  peer_sync(p);
 }
 
 static inline void peer_recv(void *user, const firn_addr *local, const firn_addr *remote, const uint8_t *data,
@@ -148,6 +267,8 @@ static inline void peer_settings(ice_peer *p, firn_agent_settings *s, firn_ice_r
   s->callbacks.on_state = peer_on_state;
   s->callbacks.on_selected_pair = peer_on_selected;
   s->callbacks.on_data = peer_on_data;
+  s->callbacks.on_tcp_connect = peer_on_tcp_connect;
+  s->callbacks.on_tcp_close = peer_on_tcp_close;
   s->user = p;
 }
 
@@ -168,6 +289,8 @@ static inline void peer_start_if(ice_peer *p, sim_net *s, sim_host *h, const cha
     st.random = sim_rng_fill;
     st.random_user = &p->rng;
     st.user = p;
+    if (!st.callbacks.on_tcp_connect) st.callbacks.on_tcp_connect = peer_on_tcp_connect;
+    if (!st.callbacks.on_tcp_close) st.callbacks.on_tcp_close = peer_on_tcp_close;
   } else {
     peer_settings(p, &st, role);
   }
@@ -204,6 +327,20 @@ static inline void peer_add_address(ice_peer *p, const char *addr, const char *i
   la.addr = a;
   la.transport = FIRN_TRANSPORT_UDP;
   la.ifname = ifname;
+  assert_int_equal(firn_agent_add_local_address(p->ag, p->stream, 1, &la, sim_now(p->s)), 0);
+  peer_sync(p);
+}
+
+/* Listen for ICE-TCP at `addr` ("192.168.1.10:7000") and tell the agent. */
+static inline void peer_add_tcp(ice_peer *p, const char *addr) {
+  assert_true(p->nlis < 4);
+  firn_addr a = sim_addr(addr);
+  assert_int_equal(sim_tcp_listen(p->h, &a, peer_tcp_accept, p, &p->lis[p->nlis++]), 0);
+  firn_local_address la;
+  memset(&la, 0, sizeof la);
+  la.addr = a;
+  la.transport = FIRN_TRANSPORT_TCP;
+  la.ifname = "eth0";
   assert_int_equal(firn_agent_add_local_address(p->ag, p->stream, 1, &la, sim_now(p->s)), 0);
   peer_sync(p);
 }
@@ -280,10 +417,8 @@ static inline unsigned peers_exchange(sim_net *s, ice_peer *a, ice_peer *b, unsi
       firn_path path;
       firn_ssize len = firn_agent_write_data(ps[k]->ag, ps[k]->stream, 1, pkt, sizeof pkt, out, sizeof out, &path,
                                              sim_now(s));
-      SIM_ASSERT(s, len == (firn_ssize)sizeof pkt);
-      sim_udp *u = peer_socket(ps[k], &path.local);
-      SIM_ASSERT(s, u != NULL);
-      (void)sim_udp_send(u, &path.remote, out, (size_t)len);
+      SIM_ASSERT(s, len == (firn_ssize)sizeof pkt + (path.transport == FIRN_TRANSPORT_TCP ? 2 : 0));
+      peer_send(ps[k], &path, out, (size_t)len);
     }
     sim_run_for(s, 20 * MS);
   }

@@ -266,7 +266,9 @@ static void test_api_errors(void **state) {
   memset(&la, 0, sizeof la);
   la.addr = h_addr("10.0.0.1:5000");
   la.transport = FIRN_TRANSPORT_TCP;
-  assert_int_equal(firn_agent_add_local_address(ag, 0, 1, &la, SEC), FIRN_ERR_UNSUPPORTED);
+  assert_int_equal(firn_agent_add_local_address(ag, 0, 1, &la, SEC), 0); /* ICE-TCP listener */
+  la.transport = 7;
+  assert_int_equal(firn_agent_add_local_address(ag, 0, 1, &la, SEC), FIRN_ERR_INVALID_ARG);
   la.transport = FIRN_TRANSPORT_UDP;
   assert_int_equal(firn_agent_add_local_address(ag, 0, 2, &la, SEC), FIRN_ERR_INVALID_ARG);
   la.addr = h_addr("0.0.0.0:5000");
@@ -283,12 +285,14 @@ static void test_api_errors(void **state) {
   assert_int_equal(firn_agent_get_selected_pair(ag, 0, 1, NULL, NULL, NULL), FIRN_ERR_NOT_FOUND);
   assert_int_equal(firn_agent_poll_transmit(ag, SEC, out, sizeof out, &path), FIRN_ERR_WOULDBLOCK);
   assert_int_equal(firn_agent_expiry(ag), FIRN_TIME_NEVER);
-  assert_int_equal(firn_agent_tcp_closed(ag, 1, SEC), FIRN_ERR_UNSUPPORTED);
+  assert_int_equal(firn_agent_tcp_closed(ag, 1, SEC), FIRN_ERR_NOT_FOUND);
+  assert_int_equal(firn_agent_handle_stream(ag, 1, out, 4, SEC), FIRN_ERR_NOT_FOUND);
+  assert_int_equal(firn_agent_tcp_connected(ag, 1, 1, SEC), FIRN_ERR_NOT_FOUND);
   firn_ice_server srv;
   memset(&srv, 0, sizeof srv);
   srv.addr = h_addr("203.0.113.1:3478");
-  srv.turn = 1;
-  assert_int_equal(firn_agent_add_server(ag, &srv), FIRN_ERR_UNSUPPORTED);
+  srv.turn = 1; /* TURN without credentials */
+  assert_int_equal(firn_agent_add_server(ag, &srv), FIRN_ERR_INVALID_ARG);
   assert_string_equal(firn_ice_state_name(FIRN_ICE_COMPLETED), "completed");
   firn_agent_free(ag);
   firn_agent_free(NULL);

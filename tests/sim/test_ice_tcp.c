@@ -1,0 +1,144 @@
+/* ICE-TCP (RFC 6544) on the simulated network (topology in test_ice_peer.h): TCP is chosen
+ * when UDP is blocked and left alone when UDP works; hostile connections to the passive
+ * candidate are closed while the real call goes on. The sim's TCP model splits and coalesces
+ * the byte stream at random points, so every run exercises RFC 4571 reassembly. */
+#include "test_ice_peer.h"
+
+static void start_lan_pair(world *w, uint64_t seed) {
+  world_new(w, seed, NULL, NULL);
+  peer_start(&w->pa, w->s, w->a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, NULL, 1);
+  peer_start(&w->pb, w->s, w->c, "C", "192.168.1.20:6000", NULL, FIRN_ICE_CONTROLLED, NULL, 2);
+  peer_add_tcp(&w->pa, "192.168.1.10:7000");
+  peer_add_tcp(&w->pb, "192.168.1.20:7000");
+}
+
+static void block_udp(sim_iface *i) {
+  sim_link l;
+  sim_iface_get_link(i, SIM_UP, &l);
+  l.block_udp = 1;
+  sim_iface_set_link(i, SIM_BOTH, &l);
+}
+
+/* A firewall drops all UDP between the two peers on one LAN: a TCP host pair is selected on
+ * both sides (active -> passive) and data flows both ways, framed, over several seeds. */
+static void test_ice_tcp_udp_blocked(void **state) {
+  (void)state;
+  for (uint64_t seed = 40; seed < 46; seed++) {
+    world w;
+    start_lan_pair(&w, seed);
+    block_udp(sim_host_iface(w.a, 0));
+    SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 15 * SEC));
+    assert_types(w.s, &w.pa, FIRN_CAND_HOST, FIRN_CAND_HOST);
+    assert_types(w.s, &w.pb, FIRN_CAND_HOST, FIRN_CAND_HOST);
+    SIM_ASSERT_EQ(w.s, w.pa.sel_l.transport, FIRN_TRANSPORT_TCP);
+    SIM_ASSERT_EQ(w.s, w.pb.sel_l.transport, FIRN_TRANSPORT_TCP);
+    /* the controlling side nominated its own active -> the peer's passive */
+    SIM_ASSERT_EQ(w.s, w.pa.sel_l.tcptype, FIRN_TCP_ACTIVE);
+    SIM_ASSERT_EQ(w.s, w.pa.sel_r.tcptype, FIRN_TCP_PASSIVE);
+    SIM_ASSERT_EQ(w.s, w.pb.sel_l.tcptype, FIRN_TCP_PASSIVE);
+    SIM_ASSERT_EQ(w.s, w.pb.sel_r.tcptype, FIRN_TCP_ACTIVE);
+    SIM_ASSERT(w.s, w.pa.tcp_opened >= 1 && w.pb.tcp_accepted >= 1);
+    SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 50), 0);
+    /* consent keeps running over the connection: still up a minute later */
+    sim_run_for(w.s, 60 * SEC);
+    SIM_ASSERT(w.s, peer_connected(&w.pa) && peer_connected(&w.pb));
+    SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 10), 0);
+    world_free(&w);
+  }
+}
+
+/* With UDP open the UDP host pair wins although TCP candidates are offered. */
+static void test_ice_tcp_udp_preferred(void **state) {
+  (void)state;
+  world w;
+  start_lan_pair(&w, 47);
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 5 * SEC));
+  assert_types(w.s, &w.pa, FIRN_CAND_HOST, FIRN_CAND_HOST);
+  SIM_ASSERT_EQ(w.s, w.pa.sel_l.transport, FIRN_TRANSPORT_UDP);
+  SIM_ASSERT_EQ(w.s, w.pb.sel_l.transport, FIRN_TRANSPORT_UDP);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 20), 0);
+  /* TCP connections the checks opened and nobody uses are closed again */
+  sim_run_for(w.s, 30 * SEC);
+  for (int i = 0; i < PEER_MAX_CONNS; i++) {
+    SIM_ASSERT_EQ(w.s, w.pa.conns[i].id, 0);
+    SIM_ASSERT_EQ(w.s, w.pb.conns[i].id, 0);
+  }
+  world_free(&w);
+}
+
+/* An attacker on the LAN connects to A's passive candidate: one sends garbage, one a STUN
+ * request with a wrong USERNAME, one stays silent. All are closed by A (the silent one after
+ * the idle time), and the call between A and C over TCP is not disturbed. */
+typedef struct attacker {
+  sim_tcp *c;
+  int connected, closed;
+  uint64_t closed_at;
+  const uint8_t *send;
+  size_t len;
+} attacker;
+
+static void att_connect(void *user, sim_tcp *c, int status, uint64_t now) {
+  (void)now;
+  attacker *a = user;
+  a->connected = status == 0;
+  if (status == 0 && a->len) (void)sim_tcp_send(c, a->send, a->len);
+}
+static void att_close(void *user, sim_tcp *c, int reason, uint64_t now) {
+  (void)c; (void)reason;
+  attacker *a = user;
+  a->closed = 1;
+  a->closed_at = now;
+}
+
+static void test_ice_tcp_hostile_passive(void **state) {
+  (void)state;
+  world w;
+  start_lan_pair(&w, 48);
+  block_udp(sim_host_iface(w.a, 0));
+  sim_host *x;
+  assert_int_equal(sim_host_new(w.s, "X", &x), 0);
+  assert_int_equal(sim_host_add_iface(x, w.lan_a, "192.168.1.66", NULL), 0);
+  static const uint8_t garbage[] = {0, 12, 0x80, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  /* a framed Binding request with a made-up USERNAME and no valid integrity */
+  uint8_t bad[128];
+  firn_stun_builder b;
+  uint8_t tid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  firn_stun_builder_init(&b, bad + 2, sizeof bad - 2, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, tid);
+  firn_stun_add_string(&b, FIRN_STUN_ATTR_USERNAME, "abcd:efgh", 9);
+  firn_stun_add_fingerprint(&b);
+  firn_ssize bn = firn_stun_builder_finish(&b);
+  assert_true(bn > 0);
+  bad[0] = (uint8_t)(bn >> 8);
+  bad[1] = (uint8_t)bn;
+  attacker att[3] = {{NULL, 0, 0, 0, garbage, sizeof garbage},
+                     {NULL, 0, 0, 0, bad, (size_t)bn + 2},
+                     {NULL, 0, 0, 0, NULL, 0}};
+  firn_addr from = sim_addr("192.168.1.66:0"), to = sim_addr("192.168.1.10:7000");
+  sim_tcp_callbacks cbs = {att_connect, NULL, att_close};
+  uint64_t t0 = sim_now(w.s);
+  for (int i = 0; i < 3; i++) assert_int_equal(sim_tcp_connect(x, &from, &to, &cbs, &att[i], &att[i].c), 0);
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 15 * SEC));
+  SIM_ASSERT_EQ(w.s, w.pa.sel_l.transport, FIRN_TRANSPORT_TCP);
+  sim_run_for(w.s, 10 * SEC);
+  for (int i = 0; i < 3; i++) {
+    SIM_ASSERT(w.s, att[i].connected);
+    SIM_ASSERT(w.s, att[i].closed);
+  }
+  /* the talkers at once, the silent one after ~5 s */
+  SIM_ASSERT(w.s, att[0].closed_at - t0 < 1 * SEC);
+  SIM_ASSERT(w.s, att[1].closed_at - t0 < 1 * SEC);
+  SIM_ASSERT(w.s, att[2].closed_at - t0 >= 5 * SEC && att[2].closed_at - t0 < 7 * SEC);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 20), 0);
+  SIM_ASSERT_EQ(w.s, w.pa.selected, 1);
+  for (int i = 0; i < 3; i++) sim_tcp_close(att[i].c);
+  world_free(&w);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ice_tcp_udp_blocked),
+      cmocka_unit_test(test_ice_tcp_udp_preferred),
+      cmocka_unit_test(test_ice_tcp_hostile_passive),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
