@@ -299,6 +299,7 @@ static void free_stream(firn_agent *ag, ice_stream *st) {
 
 static void agent_free_now(firn_agent *ag) {
   firn_ice_tcp_close_all(ag, 0);
+  firn_ice_relay_free_all(ag);
   for (unsigned i = 0; i < ag->nstreams; i++) free_stream(ag, ag->streams[i]);
   while (ag->out_head) {
     ice_pkt *p = ag->out_head;
@@ -540,11 +541,8 @@ int firn_agent_add_local_address(firn_agent *ag, unsigned stream, unsigned compo
 int firn_agent_add_server(firn_agent *ag, const firn_ice_server *server) {
   if (!ag || !server) return FIRN_ERR_INVALID_ARG;
   if (server->addr.family != FIRN_AF_INET && server->addr.family != FIRN_AF_INET6) return FIRN_ERR_INVALID_ARG;
-  if (server->turn) {
-    if (!server->username || !server->password) return FIRN_ERR_INVALID_ARG;
-    ICE_LOG(ag, FIRN_LOG_WARN, "TURN servers are not supported yet");
-    return FIRN_ERR_UNSUPPORTED;
-  }
+  if (ag->destroyed || ag->closed) return FIRN_ERR_CLOSED;
+  if (server->turn) return firn_ice_relay_add_server(ag, server);
   if (server->transport != FIRN_TRANSPORT_UDP) return FIRN_ERR_UNSUPPORTED;
   if (ag->nservers >= ICE_MAX_SERVERS) return FIRN_ERR_LIMIT;
   ag->servers[ag->nservers++] = server->addr;
@@ -656,6 +654,10 @@ int firn_ice_outbox(firn_agent *ag, const firn_path *path, const uint8_t *hdr, s
 int firn_ice_send(firn_agent *ag, const firn_addr *local, const firn_addr *remote, uint8_t transport,
                   uint32_t conn, const uint8_t *data, size_t len) {
   if (transport == FIRN_TRANSPORT_TCP) return firn_ice_tcp_send(ag, conn, local, remote, data, len);
+  if (ag->nrelay) {
+    ice_relay *r = firn_ice_relay_of(ag, local);
+    if (r) return firn_ice_relay_send(ag, r, remote, data, len);
+  }
   firn_path path;
   memset(&path, 0, sizeof path);
   path.local = *local;
@@ -698,6 +700,10 @@ firn_ssize firn_agent_poll_transmit(firn_agent *ag, uint64_t now, uint8_t *buf, 
     } else if (n == FIRN_ERR_NOBUF) {
       ret = n;
     }
+  }
+  if (ret == FIRN_ERR_WOULDBLOCK && ag->nrelay) { /* TURN traffic, also while deallocating */
+    ret = firn_ice_relay_poll(ag, ag->now, buf, cap, path);
+    if (ret >= 0) ag->stats.datagrams_sent++;
   }
   (void)firn_ice_leave(ag, FIRN_OK);
   return ret;
@@ -761,7 +767,9 @@ void firn_ice_update_state(firn_agent *ag, ice_stream *st) {
 }
 
 void firn_ice_run_timers(firn_agent *ag, uint64_t now) {
-  if (ag->destroyed || ag->closed) return;
+  if (ag->destroyed) return;
+  if (ag->nrelay) firn_ice_relay_timers(ag, now);
+  if (ag->closed) return;
   if (ag->gather) firn_stun_client_handle_expiry(ag->gather, now);
   for (unsigned i = 0; i < ag->nstreams; i++) {
     ice_stream *st = ag->streams[i];
@@ -775,8 +783,9 @@ void firn_ice_run_timers(firn_agent *ag, uint64_t now) {
 }
 
 uint64_t firn_agent_expiry(const firn_agent *ag) {
-  if (!ag || ag->destroyed || ag->closed) return FIRN_TIME_NEVER;
-  uint64_t e = FIRN_TIME_NEVER;
+  if (!ag || ag->destroyed) return FIRN_TIME_NEVER;
+  uint64_t e = ag->nrelay ? firn_ice_relay_expiry(ag) : FIRN_TIME_NEVER;
+  if (ag->closed) return e; /* deallocations still run */
   if (ag->gather) {
     uint64_t g = firn_stun_client_expiry(ag->gather);
     if (g < e) e = g;
@@ -863,6 +872,11 @@ int firn_agent_handle_datagram(firn_agent *ag, const firn_path *path, const uint
   if (ag->destroyed) return FIRN_ERR_CLOSED;
   firn_ice_enter(ag, now);
   ag->stats.datagrams_received++;
+  /* from a TURN server's 5-tuple: the TURN object first (also while deallocating) */
+  if (ag->nrelay && path->transport == FIRN_TRANSPORT_UDP && firn_ice_relay_datagram(ag, path, data, len)) {
+    firn_ice_run_timers(ag, ag->now);
+    return firn_ice_leave(ag, FIRN_OK);
+  }
   if (ag->closed) return firn_ice_leave(ag, FIRN_OK);
   ice_stream *st = NULL;
   ice_local *base = path->transport == FIRN_TRANSPORT_UDP
@@ -893,6 +907,17 @@ firn_ssize firn_agent_write_data(firn_agent *ag, unsigned stream, unsigned compo
   path->local = p->local->c.addr;
   path->remote = p->remote->c.addr;
   path->transport = p->remote->c.transport;
+  if (p->local->c.type == FIRN_CAND_RELAY) {
+    ice_relay *r = firn_ice_relay_of(ag, &p->local->c.addr);
+    if (!r) return FIRN_ERR_STATE;
+    if (now != FIRN_TIME_NEVER && now > ag->now) ag->now = now;
+    firn_ssize n = firn_ice_relay_write(ag, r, &p->remote->c.addr, data, len, out, cap, path);
+    if (n < 0) return n;
+    p->bytes_sent += len;
+    p->packets_sent++;
+    p->last_tx = ag->now;
+    return n;
+  }
   if (path->transport == FIRN_TRANSPORT_TCP) {
     /* RFC 4571 framing on the pair's connection */
     const ice_tcp_conn *c = firn_ice_tcp_find(ag, p->conn);
@@ -994,6 +1019,7 @@ int firn_agent_close(firn_agent *ag, uint64_t now) {
       firn_ice_update_state(ag, st);
     }
     firn_ice_tcp_close_all(ag, 1);
+    firn_ice_relay_close_all(ag, ag->now);
     while (ag->out_head) {
       ice_pkt *p = ag->out_head;
       ag->out_head = p->next;

@@ -34,7 +34,8 @@
  * frame is not an authenticated Binding request is closed; so is any connection no pair
  * uses for ICE_TCP_IDLE.
  *
- * Relays (relay.c): see the comment there.
+ * Relays (relay.c): TURN allocations (src/turn) per UDP host base and TURN server; see the
+ * comment there.
  */
 #ifndef FIRN_ICE_AGENT_INTERNAL_H
 #define FIRN_ICE_AGENT_INTERNAL_H
@@ -54,6 +55,7 @@
 #define ICE_MAX_PRFLX_REMOTE 32  /* peer-reflexive remote candidates per stream */
 #define ICE_MAX_OUTBOX 256       /* datagrams queued for poll_transmit */
 #define ICE_MAX_SERVERS 8
+#define ICE_MAX_RELAYS 16        /* TURN allocations per agent */
 #define ICE_UFRAG_LEN 8          /* generated: 48 bits of entropy */
 #define ICE_PWD_LEN 24           /* generated: 144 bits */
 #define ICE_CHECK_RC 7           /* transmissions per check */
@@ -195,6 +197,15 @@ typedef struct ice_event {
   firn_path path;           /* EV_TCP_CONNECT; path.conn also for EV_TCP_CLOSE */
 } ice_event;
 
+typedef struct ice_relay ice_relay;
+
+typedef struct ice_turn_server {
+  firn_addr addr;
+  uint8_t transport;        /* UDP, TCP or TLS */
+  int insecure;
+  char *username, *password, *server_name, *ca_file, *ca_dir;
+} ice_turn_server;
+
 enum { TCP_CONNECTING = 0, TCP_OPEN = 1 };
 enum { TCP_ICE = 0, TCP_TURN = 1 };
 
@@ -206,7 +217,7 @@ typedef struct ice_tcp_conn {
   uint8_t authed;           /* outgoing, or its first frame was an authenticated check */
   unsigned stream;
   ice_local *local;         /* ICE: the TCP host candidate (active or passive) */
-  struct ice_relay *relay;  /* TURN: the allocation using it */
+  ice_relay *relay;         /* TURN: the allocation using it */
   firn_addr remote;
   uint64_t opened_at;
   uint64_t unused_since;    /* ICE: no pair uses it since then, 0 when one does */
@@ -241,6 +252,10 @@ struct firn_agent {
   unsigned nstreams;
   firn_addr servers[ICE_MAX_SERVERS];
   unsigned nservers;
+  ice_turn_server turns[ICE_MAX_SERVERS];
+  unsigned nturns;
+  ice_relay **relays;
+  unsigned nrelay, caprelay;
   firn_stun_client *gather;
   ice_gather_req *greq;
   unsigned ngreq, capgreq;
@@ -351,9 +366,23 @@ void firn_ice_tcp_close_all(firn_agent *ag, int tell_runtime);
 int firn_ice_pairable_tcp(const ice_local *l, const ice_remote *r);
 
 /* relay.c */
+int firn_ice_relay_add_server(firn_agent *ag, const firn_ice_server *srv);
+void firn_ice_relay_gather(firn_agent *ag, ice_stream *st, uint64_t now);
+int firn_ice_relay_pending(const firn_agent *ag, const ice_stream *st);
+ice_relay *firn_ice_relay_of(const firn_agent *ag, const firn_addr *relayed);
+int firn_ice_relay_send(firn_agent *ag, ice_relay *r, const firn_addr *peer, const uint8_t *data, size_t len);
+firn_ssize firn_ice_relay_write(firn_agent *ag, ice_relay *r, const firn_addr *peer, const uint8_t *data,
+                                size_t len, uint8_t *out, size_t cap, firn_path *path);
+void firn_ice_relay_selected(firn_agent *ag, const ice_pair *p);
+int firn_ice_relay_datagram(firn_agent *ag, const firn_path *path, const uint8_t *data, size_t len);
+firn_ssize firn_ice_relay_poll(firn_agent *ag, uint64_t now, uint8_t *buf, size_t cap, firn_path *path);
+uint64_t firn_ice_relay_expiry(const firn_agent *ag);
+void firn_ice_relay_timers(firn_agent *ag, uint64_t now);
+void firn_ice_relay_close_all(firn_agent *ag, uint64_t now);
+void firn_ice_relay_free_all(firn_agent *ag);
 void firn_ice_relay_conn_connected(firn_agent *ag, ice_tcp_conn *c, int ok, uint64_t now);
 void firn_ice_relay_conn_bytes(firn_agent *ag, ice_tcp_conn *c, const uint8_t *data, size_t len, uint64_t now);
-void firn_ice_relay_conn_closed(firn_agent *ag, struct ice_relay *r, uint64_t now);
+void firn_ice_relay_conn_closed(firn_agent *ag, ice_relay *r, uint64_t now);
 
 /* consent.c */
 void firn_ice_consent_start(firn_agent *ag, ice_pair *p, uint64_t now);

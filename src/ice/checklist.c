@@ -389,6 +389,7 @@ void firn_ice_select(firn_agent *ag, ice_stream *st, ice_pair *p, uint64_t now) 
   ev.b = p->remote->c;
   (void)firn_ice_queue_event(ag, &ev);
   firn_ice_consent_start(ag, p, now);
+  firn_ice_relay_selected(ag, p);
   /* every component nominated: the check list is done (RFC 8445 8.1.2) */
   int all = 1, legacy_left = 0;
   for (unsigned c = 0; c < st->ncomp; c++) {

@@ -154,6 +154,7 @@ void firn_ice_gather_check_done(firn_agent *ag, ice_stream *st) {
   if (!st->gather_started || st->gather_done) return;
   for (unsigned i = 0; i < ag->ngreq; i++)
     if (ag->greq[i].active && ag->greq[i].stream == st->id) return;
+  if (firn_ice_relay_pending(ag, st)) return;
   st->gather_done = 1;
   ice_event ev;
   memset(&ev, 0, sizeof ev);
@@ -295,7 +296,8 @@ int firn_ice_gather_start(firn_agent *ag, uint64_t now) {
         rc = gather_from(ag, st, l, now);
       }
     }
-    /* TURN allocations would start here (issue 4). */
+    /* relay candidates: TURN allocations from the UDP host bases (relay.c) */
+    firn_ice_relay_gather(ag, st, now);
     if (rc < 0) ICE_LOG(ag, FIRN_LOG_WARN, "stream %u: gathering: %s", st->id, firn_strerror(rc));
     rc = FIRN_OK; /* a failed server request still lets gathering finish */
     firn_ice_gather_check_done(ag, st);

@@ -152,7 +152,10 @@ void firn_ice_tcp_close_all(firn_agent *ag, int tell_runtime) {
     ag->captcp = 0;
     return;
   }
-  while (ag->ntcp) firn_ice_tcp_close(ag, ag->tcp[ag->ntcp - 1], 1);
+  /* TURN connections stay: the deallocation goes over them, the relay closes them after */
+  unsigned i = ag->ntcp;
+  while (i-- > 0)
+    if (i < ag->ntcp && ag->tcp[i]->kind == TCP_ICE) firn_ice_tcp_close(ag, ag->tcp[i], 1);
 }
 
 /* Make sure pair `p` has a connection to send on: the active side opens one (the check then
@@ -406,10 +409,8 @@ int firn_agent_handle_stream(firn_agent *ag, uint32_t conn, const uint8_t *data,
   firn_ice_enter(ag, now);
   ice_tcp_conn *c = firn_ice_tcp_find(ag, conn);
   if (!c) return firn_ice_leave(ag, FIRN_ERR_NOT_FOUND);
-  if (!ag->closed) {
-    if (c->kind == TCP_TURN) firn_ice_relay_conn_bytes(ag, c, data, len, ag->now);
-    else conn_bytes(ag, conn, data, len);
-  }
+  if (c->kind == TCP_TURN) firn_ice_relay_conn_bytes(ag, c, data, len, ag->now); /* also after close */
+  else if (!ag->closed) conn_bytes(ag, conn, data, len);
   firn_ice_run_timers(ag, ag->now);
   return firn_ice_leave(ag, FIRN_OK);
 }
