@@ -2,8 +2,11 @@
  * plus the in-process TURN server T 203.0.113.3: UDP and TCP 3478): only the relay works
  * between two symmetric NATs; the relay-only policy forces a relay pair on a LAN and
  * deallocates on close; an unreachable TURN server leaves gathering to complete without a
- * relay (and says why); UDP blocked at a peer's NAT is crossed with TURN over TCP. */
+ * relay (and says why); UDP blocked at a peer's NAT is crossed with TURN over TCP and over TLS
+ * (the server's generated certificate as the CA; a wrong server name fails cleanly). */
 #include "test_ice_peer.h"
+
+#include <unistd.h>
 
 #define TURN_UDP "203.0.113.3:3478"
 
@@ -218,6 +221,63 @@ static void test_ice_relay_turn_tcp_udp_blocked(void **state) {
   world_free(w);
 }
 
+/* TURN over TLS (turns:, port 5349) with UDP blocked at A's NAT; then the same with a server
+ * name the certificate does not carry: no relay, gathering completes, the reason is logged. */
+static int saw_tls_reason;
+static void capture_tls_log(void *user, firn_log_level level, const char *module, const char *msg) {
+  (void)user; (void)level; (void)module;
+  if (strstr(msg, "TURN server") && strstr(msg, "tls failed") && strstr(msg, "no relay candidate")) saw_tls_reason = 1;
+}
+
+static void test_ice_relay_turn_tls_udp_blocked(void **state) {
+  (void)state;
+  for (int wrong_name = 0; wrong_name < 2; wrong_name++) {
+    relay_world rw;
+    relay_world_new(&rw, 68 + (uint64_t)wrong_name, NULL, NULL);
+    world *w = &rw.w;
+    firn_addr tls = sim_addr("203.0.113.3:5349");
+    assert_int_equal(sim_turn_server_listen_tls(rw.srv, &tls, "turn.sim.test"), 0);
+    char ca_path[64];
+    snprintf(ca_path, sizeof ca_path, "/tmp/firn-icerelay-ca-XXXXXX");
+    int fd = mkstemp(ca_path);
+    assert_true(fd >= 0);
+    const char *pem = sim_turn_server_cert_pem(rw.srv);
+    assert_true(write(fd, pem, strlen(pem)) == (ssize_t)strlen(pem));
+    close(fd);
+    sim_link l;
+    sim_iface_get_link(sim_nat_outside(w->nat_a), SIM_UP, &l);
+    l.block_udp = 1;
+    sim_iface_set_link(sim_nat_outside(w->nat_a), SIM_BOTH, &l);
+    firn_ice_server t = turn_server("203.0.113.3:5349", FIRN_TRANSPORT_TLS);
+    t.server_name = wrong_name ? "other.sim.test" : "turn.sim.test";
+    t.tls_ca_file = ca_path;
+    firn_agent_settings sa;
+    peer_settings(&w->pa, &sa, FIRN_ICE_CONTROLLING);
+    sa.log = capture_tls_log;
+    sa.log_level = FIRN_LOG_WARN;
+    saw_tls_reason = 0;
+    peer_start_ex(&w->pa, w->s, w->a, "A", "192.168.1.10:5000", "eth0", &sa, FIRN_ICE_CONTROLLING, NULL, 1, &t);
+    peer_start(&w->pb, w->s, w->b, "B", "192.168.2.10:6000", NULL, FIRN_ICE_CONTROLLED, "203.0.113.1:3478", 2);
+    if (!wrong_name) {
+      SIM_ASSERT(w->s, peers_connect(w->s, &w->pa, &w->pb, 20 * SEC));
+      SIM_ASSERT_EQ(w->s, w->pa.sel_l.type, FIRN_CAND_RELAY);
+      SIM_ASSERT_EQ(w->s, peers_exchange(w->s, &w->pa, &w->pb, 50), 0);
+      /* an hour of refreshes over TLS, media every few seconds through consent */
+      sim_run_for(w->s, 3600 * SEC);
+      SIM_ASSERT(w->s, peer_connected(&w->pa) && peer_connected(&w->pb));
+      SIM_ASSERT_EQ(w->s, peers_exchange(w->s, &w->pa, &w->pb, 10), 0);
+      SIM_ASSERT(w->s, !saw_tls_reason);
+    } else {
+      peer_pair pp = {&w->pa, &w->pb};
+      SIM_ASSERT_EQ(w->s, sim_run_until(w->s, pred_gathered, &pp, sim_now(w->s) + 30 * SEC), SIM_DONE);
+      SIM_ASSERT_EQ(w->s, count_type(&w->pa, FIRN_CAND_RELAY), 0);
+      SIM_ASSERT(w->s, saw_tls_reason);
+    }
+    unlink(ca_path);
+    world_free(w);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_relay_both_symmetric),
@@ -225,6 +285,7 @@ int main(void) {
       cmocka_unit_test(test_ice_relay_unreachable),
       cmocka_unit_test(test_ice_relay_refused),
       cmocka_unit_test(test_ice_relay_turn_tcp_udp_blocked),
+      cmocka_unit_test(test_ice_relay_turn_tls_udp_blocked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
