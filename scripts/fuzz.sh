@@ -5,10 +5,11 @@
 #
 # TARGET is fuzz_stun (default: parser, accessors, integrity, re-encoding), fuzz_stun_build
 # (the builder driven by arbitrary arguments), fuzz_stun_client (the transaction layer fed
-# hostile responses) or all (each target in turn, MINUTES each).
+# hostile responses), fuzz_candidate (RFC 8839 SDP attribute parsers) or all (each target in
+# turn, MINUTES each).
 # Configures a clang build in build-fuzz (-Dfuzzing=true, library instrumented with
-# -fsanitize=fuzzer-no-link,address,undefined), copies the seed corpus (fuzz/corpus/stun, or
-# fuzz/corpus/stun_client for the client target) to
+# -fsanitize=fuzzer-no-link,address,undefined), copies the target's seed corpus
+# (fuzz/corpus/stun, stun_client or candidate) to
 # build-fuzz/corpus-TARGET (new inputs the fuzzer finds go there, the committed seeds stay
 # untouched) and fuzzes on all cores. Crashes, leaks and timeouts are written to
 # fuzz/artifacts/ (gitignored); reproduce one with
@@ -19,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: $0 [MINUTES] [fuzz_stun|fuzz_stun_build|fuzz_stun_client|all] [libFuzzer flags...]" >&2; exit 2; }
+usage() { echo "usage: $0 [MINUTES] [fuzz_stun|fuzz_stun_build|fuzz_stun_client|fuzz_candidate|all] [libFuzzer flags...]" >&2; exit 2; }
 minutes="${1:-5}"
 shift || true
 case "$minutes" in
@@ -31,8 +32,8 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
   shift
 fi
 case "$target" in
-  fuzz_stun|fuzz_stun_build|fuzz_stun_client) targets=("$target") ;;
-  all) targets=(fuzz_stun fuzz_stun_build fuzz_stun_client) ;;
+  fuzz_stun|fuzz_stun_build|fuzz_stun_client|fuzz_candidate) targets=("$target") ;;
+  all) targets=(fuzz_stun fuzz_stun_build fuzz_stun_client fuzz_candidate) ;;
   *) usage ;;
 esac
 
@@ -51,6 +52,7 @@ for t in "${targets[@]}"; do
   corpus="$dir/corpus-${t#fuzz_}"
   seeds=fuzz/corpus/stun
   [ "$t" = fuzz_stun_client ] && seeds=fuzz/corpus/stun_client
+  [ "$t" = fuzz_candidate ] && seeds=fuzz/corpus/candidate
   mkdir -p "$corpus"
   cp -n "$seeds"/* "$corpus/" 2>/dev/null || true
   log="$dir/$t.log"
