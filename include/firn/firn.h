@@ -11,5 +11,6 @@
 #include "firn/dtls.h"
 #include "firn/ice.h"
 #include "firn/sdp.h"
+#include "firn/media.h"
 
 #endif

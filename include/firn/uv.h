@@ -1,6 +1,7 @@
 /**
  * @file uv.h
- * @brief The libuv runtime: runs a firn ICE agent over real sockets on a uv_loop_t.
+ * @brief The libuv runtime: runs a firn ICE agent, or a media session, over real sockets on a
+ *        uv_loop_t.
  *
  * One call creates an agent bound to a loop. The runtime enumerates interfaces, binds one
  * UDP socket per (stream, component, local address), resolves STUN/TURN server names,
@@ -25,6 +26,7 @@
 
 #include "firn/common.h"
 #include "firn/ice.h"
+#include "firn/media.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -85,7 +87,9 @@ FIRN_API uv_loop_t *firn_uv_agent_loop(firn_uv_agent *ua);
  *  adds them to the core. Returns FIRN_ERR_IO when no socket could be bound. */
 FIRN_API int firn_uv_agent_add_stream(firn_uv_agent *ua, unsigned components, unsigned *stream);
 /** Add a STUN or TURN server by URI (names are resolved asynchronously before gathering).
- *  `username`/`password` are the TURN credentials (NULL for STUN). */
+ *  `username`/`password` are the TURN credentials (NULL for STUN). For an address literal
+ *  the core's answer is returned (FIRN_ERR_UNSUPPORTED for a kind of server the core cannot
+ *  use yet); for a name, failures after resolution are logged. */
 FIRN_API int firn_uv_agent_add_server(firn_uv_agent *ua, const char *uri, const char *username,
                                       const char *password);
 /** Start gathering once every server name is resolved. */
@@ -105,6 +109,26 @@ FIRN_API int firn_uv_agent_send(firn_uv_agent *ua, unsigned stream, unsigned com
                                 const uint8_t *data, size_t len);
 /** Send any queued datagrams and re-arm the timer (after direct core calls). */
 FIRN_API void firn_uv_agent_update(firn_uv_agent *ua);
+
+/**
+ * Create a runtime that drives a media session (firn/media.h) instead of a bare agent: the
+ * session's agent is created from `s->agent` (its callbacks receive the ICE events as with
+ * firn_uv_agent_new(); `ms->agent` is ignored), the session's media settings and callbacks
+ * come from `ms`. Sockets for the session's one stream and component are bound at once
+ * (FIRN_ERR_IO when none could be). All firn_uv_agent_* functions work on the result,
+ * except firn_uv_agent_add_stream() (FIRN_ERR_STATE). firn_uv_agent_close() sends DTLS
+ * close_notify before closing the sockets.
+ */
+FIRN_API int firn_uv_session_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settings *s,
+                                 const firn_session_settings *ms);
+/** The session driven by the runtime, NULL for a bare agent. */
+FIRN_API firn_session *firn_uv_agent_session(firn_uv_agent *ua);
+/** firn_session_set_remote_description() with `now`, then flush. */
+FIRN_API int firn_uv_session_set_remote_description(firn_uv_agent *ua, const firn_media_desc *d);
+/** Protect and send an RTP (RTCP) packet on the selected pair: firn_session_send_rtp()
+ *  then flush. Returns its errors (FIRN_ERR_NOT_SECURE before keys exist). */
+FIRN_API int firn_uv_session_send_rtp(firn_uv_agent *ua, const uint8_t *rtp, size_t len);
+FIRN_API int firn_uv_session_send_rtcp(firn_uv_agent *ua, const uint8_t *rtcp, size_t len);
 
 /** Close asynchronously; `cb` (may be NULL) runs once everything is freed. */
 FIRN_API void firn_uv_agent_close(firn_uv_agent *ua, void (*cb)(void *arg), void *arg);

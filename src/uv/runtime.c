@@ -54,6 +54,7 @@ typedef struct dns_req {
 struct firn_uv_agent {
   uv_loop_t *loop;
   firn_agent *core;
+  firn_session *sess;         /* set when the runtime drives a media session around `core` */
   firn_uv_settings settings;
   firn_agent_callbacks app_cb;
   void *app_user;
@@ -67,6 +68,7 @@ struct firn_uv_agent {
   int gather_requested;
   int gather_started;
   int closing;
+  int in_close;
   unsigned open_handles;      /* handles not yet closed (timer, sockets, conns, listeners) */
   void (*close_cb)(void *arg);
   void *close_arg;
@@ -89,6 +91,42 @@ void firn_uv_settings_default(firn_uv_settings *s) {
 
 static void flush(firn_uv_agent *ua);
 static void maybe_free(firn_uv_agent *ua);
+
+/* The core entry points, through the session when there is one (so the session sees every
+ * input and may defer its own destruction from inside callbacks). */
+static int core_datagram(firn_uv_agent *ua, const firn_path *p, const uint8_t *d, size_t n, uint64_t now) {
+  return ua->sess ? firn_session_handle_datagram(ua->sess, p, d, n, now)
+                  : firn_agent_handle_datagram(ua->core, p, d, n, now);
+}
+static int core_stream(firn_uv_agent *ua, uint32_t conn, const uint8_t *d, size_t n, uint64_t now) {
+  return ua->sess ? firn_session_handle_stream(ua->sess, conn, d, n, now)
+                  : firn_agent_handle_stream(ua->core, conn, d, n, now);
+}
+static int core_tcp_connected(firn_uv_agent *ua, uint32_t conn, int ok, uint64_t now) {
+  return ua->sess ? firn_session_tcp_connected(ua->sess, conn, ok, now)
+                  : firn_agent_tcp_connected(ua->core, conn, ok, now);
+}
+static int core_tcp_accepted(firn_uv_agent *ua, const firn_addr *l, const firn_addr *r, uint32_t *conn,
+                             uint64_t now) {
+  return ua->sess ? firn_session_tcp_accepted(ua->sess, l, r, conn, now)
+                  : firn_agent_tcp_accepted(ua->core, l, r, conn, now);
+}
+static int core_tcp_closed(firn_uv_agent *ua, uint32_t conn, uint64_t now) {
+  return ua->sess ? firn_session_tcp_closed(ua->sess, conn, now) : firn_agent_tcp_closed(ua->core, conn, now);
+}
+static firn_ssize core_poll(firn_uv_agent *ua, uint64_t now, uint8_t *buf, size_t cap, firn_path *p) {
+  return ua->sess ? firn_session_poll_transmit(ua->sess, now, buf, cap, p)
+                  : firn_agent_poll_transmit(ua->core, now, buf, cap, p);
+}
+static uint64_t core_expiry(firn_uv_agent *ua) {
+  return ua->sess ? firn_session_expiry(ua->sess) : firn_agent_expiry(ua->core);
+}
+static int core_handle_expiry(firn_uv_agent *ua, uint64_t now) {
+  return ua->sess ? firn_session_handle_expiry(ua->sess, now) : firn_agent_handle_expiry(ua->core, now);
+}
+static int core_gather(firn_uv_agent *ua, uint64_t now) {
+  return ua->sess ? firn_session_gather(ua->sess, now) : firn_agent_gather(ua->core, now);
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* callbacks from the core, forwarded to the application                                     */
@@ -146,7 +184,7 @@ static void conn_close(uv_conn *c, int tell_core) {
   c->closing = 1;
   firn_uv_agent *ua = c->ua;
   if (tell_core && ua->core) {
-    firn_agent_tcp_closed(ua->core, c->conn, firn_uv_now());
+    core_tcp_closed(ua, c->conn, firn_uv_now());
   }
   uv_close((uv_handle_t *)&c->h, conn_closed);
 }
@@ -162,7 +200,7 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   uv_conn *c = (uv_conn *)s;
   firn_uv_agent *ua = c->ua;
   if (nread > 0 && ua->core) {
-    firn_agent_handle_stream(ua->core, c->conn, (const uint8_t *)buf->base, (size_t)nread, firn_uv_now());
+    core_stream(ua, c->conn, (const uint8_t *)buf->base, (size_t)nread, firn_uv_now());
     flush(ua);
   } else if (nread < 0) {
     firn_log(&ua->log, FIRN_LOG_DEBUG, "uv", "tcp conn %u closed: %s", c->conn, uv_strerror((int)nread));
@@ -177,14 +215,14 @@ static void conn_connected(uv_connect_t *req, int status) {
   if (c->closing) return;
   if (status < 0) {
     firn_log(&ua->log, FIRN_LOG_DEBUG, "uv", "tcp connect %u failed: %s", c->conn, uv_strerror(status));
-    if (ua->core) firn_agent_tcp_connected(ua->core, c->conn, 0, firn_uv_now());
+    if (ua->core) core_tcp_connected(ua, c->conn, 0, firn_uv_now());
     conn_close(c, 0);
     flush(ua);
     return;
   }
   c->connected = 1;
   uv_read_start((uv_stream_t *)&c->h, alloc_cb, conn_read);
-  if (ua->core) firn_agent_tcp_connected(ua->core, c->conn, 1, firn_uv_now());
+  if (ua->core) core_tcp_connected(ua, c->conn, 1, firn_uv_now());
   flush(ua);
 }
 
@@ -224,7 +262,7 @@ static void cb_tcp_connect(void *user, const firn_path *p) {
   if (rc < 0) {
     firn_log(&ua->log, FIRN_LOG_DEBUG, "uv", "tcp connect request failed: %s", uv_strerror(rc));
     /* tell the core asynchronously would be nicer; it tolerates a synchronous failure */
-    if (ua->core) firn_agent_tcp_connected(ua->core, p->conn, 0, firn_uv_now());
+    if (ua->core) core_tcp_connected(ua, p->conn, 0, firn_uv_now());
   }
 }
 
@@ -249,7 +287,7 @@ static void on_accept(uv_stream_t *server, int status) {
   firn_addr remote;
   if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &len) < 0 ||
       firn_uv_from_sockaddr(&remote, (struct sockaddr *)&ss) < 0 || !ua->core ||
-      firn_agent_tcp_accepted(ua->core, &l->bound, &remote, &c->conn, firn_uv_now()) < 0) {
+      core_tcp_accepted(ua, &l->bound, &remote, &c->conn, firn_uv_now()) < 0) {
     conn_close(c, 0);
     return;
   }
@@ -329,7 +367,7 @@ static int send_path(firn_uv_agent *ua, const firn_path *p, const uint8_t *data,
 static void on_timer(uv_timer_t *t) {
   firn_uv_agent *ua = t->data;
   if (!ua->core) return;
-  firn_agent_handle_expiry(ua->core, firn_uv_now());
+  core_handle_expiry(ua, firn_uv_now());
   flush(ua);
 }
 
@@ -338,12 +376,12 @@ static void flush(firn_uv_agent *ua) {
   uint64_t now = firn_uv_now();
   for (int guard = 0; guard < 100000; guard++) {
     firn_path p;
-    firn_ssize n = firn_agent_poll_transmit(ua->core, now, ua->tx, sizeof ua->tx, &p);
+    firn_ssize n = core_poll(ua, now, ua->tx, sizeof ua->tx, &p);
     if (n < 0) break;
     send_path(ua, &p, ua->tx, (size_t)n);
     if (!ua->core) return;
   }
-  uint64_t exp = firn_agent_expiry(ua->core);
+  uint64_t exp = core_expiry(ua);
   if (exp == FIRN_TIME_NEVER) {
     uv_timer_stop(&ua->timer);
     return;
@@ -371,7 +409,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
   p.local = s->bound;
   if (firn_uv_from_sockaddr(&p.remote, addr) < 0) return;
   p.transport = FIRN_TRANSPORT_UDP;
-  firn_agent_handle_datagram(ua->core, &p, (const uint8_t *)buf->base, (size_t)nread, firn_uv_now());
+  core_datagram(ua, &p, (const uint8_t *)buf->base, (size_t)nread, firn_uv_now());
   flush(ua);
 }
 
@@ -515,11 +553,8 @@ static int select_addresses(firn_uv_agent *ua, local_ip *out, int max) {
   return n;
 }
 
-int firn_uv_agent_add_stream(firn_uv_agent *ua, unsigned components, unsigned *stream) {
-  if (!ua || !ua->core || ua->closing) return FIRN_ERR_INVALID_ARG;
-  unsigned sid;
-  int rc = firn_agent_add_stream(ua->core, components, &sid);
-  if (rc < 0) return rc;
+/* Bind the sockets of an existing stream's components and add them to the core. */
+static int bind_stream(firn_uv_agent *ua, unsigned sid, unsigned components) {
   local_ip ips[32];
   int n = select_addresses(ua, ips, 32);
   int added = 0;
@@ -550,9 +585,20 @@ int firn_uv_agent_add_stream(firn_uv_agent *ua, unsigned components, unsigned *s
       }
     }
   }
+  return added ? FIRN_OK : FIRN_ERR_IO;
+}
+
+int firn_uv_agent_add_stream(firn_uv_agent *ua, unsigned components, unsigned *stream) {
+  if (!ua || !ua->core || ua->closing) return FIRN_ERR_INVALID_ARG;
+  if (ua->sess) return FIRN_ERR_STATE; /* a session has its one stream */
+  unsigned sid;
+  int rc = firn_agent_add_stream(ua->core, components, &sid);
+  if (rc < 0) return rc;
+  rc = bind_stream(ua, sid, components);
+  if (rc == FIRN_ERR_CLOSED) return rc;
   if (stream) *stream = sid;
   flush(ua);
-  return added ? FIRN_OK : FIRN_ERR_IO;
+  return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -566,12 +612,12 @@ static char *dupstr(firn_uv_agent *ua, const char *s) {
 static void start_gather_if_ready(firn_uv_agent *ua) {
   if (!ua->core || !ua->gather_requested || ua->gather_started || ua->pending_dns) return;
   ua->gather_started = 1;
-  firn_agent_gather(ua->core, firn_uv_now());
+  core_gather(ua, firn_uv_now());
   flush(ua);
 }
 
-static void add_resolved(firn_uv_agent *ua, const firn_server_uri *uri, const firn_addr *a,
-                         const char *user, const char *pass) {
+static int add_resolved(firn_uv_agent *ua, const firn_server_uri *uri, const firn_addr *a,
+                        const char *user, const char *pass) {
   firn_ice_server srv;
   memset(&srv, 0, sizeof srv);
   srv.addr = *a;
@@ -584,6 +630,7 @@ static void add_resolved(firn_uv_agent *ua, const firn_server_uri *uri, const fi
   int rc = firn_agent_add_server(ua->core, &srv);
   if (rc < 0)
     firn_log(&ua->log, FIRN_LOG_WARN, "uv", "server %s not added: %s", uri->host, firn_strerror(rc));
+  return rc;
 }
 
 static void dns_done(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -622,8 +669,7 @@ int firn_uv_agent_add_server(firn_uv_agent *ua, const char *uri, const char *use
   if (u.turn && (!username || !password)) return FIRN_ERR_INVALID_ARG;
   firn_addr a;
   if (firn_addr_parse(&a, u.host, u.port) == FIRN_OK) {
-    add_resolved(ua, &u, &a, username, password);
-    return FIRN_OK;
+    return add_resolved(ua, &u, &a, username, password); /* e.g. FIRN_ERR_UNSUPPORTED */
   }
   dns_req *d = firn_calloc(&ua->alloc, 1, sizeof *d);
   if (!d) return FIRN_ERR_NOMEM;
@@ -721,8 +767,10 @@ static void free_list(firn_uv_agent *ua, char **list) {
   firn_free(&ua->alloc, list);
 }
 
-int firn_uv_agent_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settings *s) {
+static int uv_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settings *s,
+                  const firn_session_settings *ms) {
   if (!out || !loop || !s || s->size < sizeof(firn_uv_settings)) return FIRN_ERR_INVALID_ARG;
+  if (ms && ms->size < sizeof(firn_session_settings)) return FIRN_ERR_INVALID_ARG;
   firn_allocator alloc;
   firn_alloc_init(&alloc, s->agent.alloc);
   firn_uv_agent *ua = firn_calloc(&alloc, 1, sizeof *ua);
@@ -755,10 +803,19 @@ int firn_uv_agent_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settin
   as.callbacks.on_tcp_connect = cb_tcp_connect;
   as.callbacks.on_tcp_close = cb_tcp_close;
   as.user = ua;
-  err = firn_agent_new(&ua->core, &as);
-  if (err < 0) goto fail;
+  if (ms) {
+    firn_session_settings ss = *ms;
+    ss.agent = as;
+    err = firn_session_new(&ua->sess, &ss);
+    if (err < 0) goto fail;
+    ua->core = firn_session_agent(ua->sess);
+  } else {
+    err = firn_agent_new(&ua->core, &as);
+    if (err < 0) goto fail;
+  }
   if (uv_timer_init(loop, &ua->timer) < 0) {
-    firn_agent_free(ua->core);
+    if (ua->sess) firn_session_free(ua->sess);
+    else firn_agent_free(ua->core);
     err = FIRN_ERR_IO;
     goto fail;
   }
@@ -772,6 +829,57 @@ fail:
   free_list(ua, ua->deny);
   firn_free(&alloc, ua);
   return err;
+}
+
+int firn_uv_agent_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settings *s) {
+  return uv_new(out, loop, s, NULL);
+}
+
+int firn_uv_session_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settings *s,
+                        const firn_session_settings *ms) {
+  if (!ms) return FIRN_ERR_INVALID_ARG;
+  int rc = uv_new(out, loop, s, ms);
+  if (rc < 0) return rc;
+  firn_uv_agent *ua = *out;
+  rc = bind_stream(ua, firn_session_stream(ua->sess), 1);
+  if (rc < 0) {
+    /* nothing has run on the loop yet: close and let the loop free it */
+    *out = NULL;
+    firn_uv_agent_close(ua, NULL, NULL);
+    return rc;
+  }
+  flush(ua);
+  return FIRN_OK;
+}
+
+firn_session *firn_uv_agent_session(firn_uv_agent *ua) { return ua ? ua->sess : NULL; }
+
+int firn_uv_session_set_remote_description(firn_uv_agent *ua, const firn_media_desc *d) {
+  if (!ua || !ua->sess || ua->closing) return FIRN_ERR_INVALID_ARG;
+  int rc = firn_session_set_remote_description(ua->sess, d, firn_uv_now());
+  flush(ua);
+  return rc;
+}
+
+static int uv_send_media(firn_uv_agent *ua, int rtcp, const uint8_t *data, size_t len) {
+  if (!ua || ua->closing || !ua->sess) return FIRN_ERR_CLOSED;
+  uint64_t now = firn_uv_now();
+  int rc = rtcp ? firn_session_send_rtcp(ua->sess, data, len, now) : firn_session_send_rtp(ua->sess, data, len, now);
+  if (rc == FIRN_ERR_LIMIT) { /* drain and try once more */
+    flush(ua);
+    if (!ua->sess) return FIRN_ERR_CLOSED;
+    rc = rtcp ? firn_session_send_rtcp(ua->sess, data, len, now) : firn_session_send_rtp(ua->sess, data, len, now);
+  }
+  flush(ua);
+  return rc;
+}
+
+int firn_uv_session_send_rtp(firn_uv_agent *ua, const uint8_t *rtp, size_t len) {
+  return uv_send_media(ua, 0, rtp, len);
+}
+
+int firn_uv_session_send_rtcp(firn_uv_agent *ua, const uint8_t *rtcp, size_t len) {
+  return uv_send_media(ua, 1, rtcp, len);
 }
 
 static void maybe_free(firn_uv_agent *ua) {
@@ -797,11 +905,22 @@ static void maybe_free(firn_uv_agent *ua) {
 }
 
 void firn_uv_agent_close(firn_uv_agent *ua, void (*cb)(void *arg), void *arg) {
-  if (!ua || ua->closing) return;
+  if (!ua || ua->closing || ua->in_close) return;
+  ua->in_close = 1; /* the session's CLOSED event may call us again */
+  if (ua->sess && ua->core) {
+    /* close_notify and the agent's close go out before the sockets close */
+    firn_session_close(ua->sess, firn_uv_now());
+    flush(ua);
+  }
   ua->closing = 1;
   ua->close_cb = cb;
   ua->close_arg = arg;
-  if (ua->core) {
+  if (ua->sess) {
+    firn_session *sess = ua->sess;
+    ua->sess = NULL;
+    ua->core = NULL;
+    firn_session_destroy(sess); /* deferred by the session when we are inside its callback */
+  } else if (ua->core) {
     firn_agent *core = ua->core;
     ua->core = NULL;
     firn_agent_destroy(core); /* deferred by the core when we are inside its callback */
