@@ -301,7 +301,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   firn_ssize n = run_program(data, size, buf, cap, &info);
 
   if (n < 0) {
-    CHECK(n == FIRN_ERR_NOBUF || n == FIRN_ERR_INVALID_ARG || n == FIRN_ERR_STATE);
+    CHECK(n == FIRN_ERR_NOBUF || n == FIRN_ERR_INVALID_ARG || n == FIRN_ERR_STATE ||
+          n == FIRN_ERR_STUN_ATTR_TOO_LONG || n == FIRN_ERR_STUN_TOO_MANY_ATTRS);
     free(buf);
     return 0;
   }
@@ -313,7 +314,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   firn_stun_msg m;
   int rc = firn_stun_msg_parse(&m, buf, len);
-  if (info.semantic && !info.over_limit && info.nattrs <= FIRN_STUN_MAX_ATTRS) {
+  /* The builder refuses over-limit strings and too many attributes, so whatever it built
+   * from well-formed values must parse. */
+  CHECK(!info.over_limit && info.nattrs <= FIRN_STUN_MAX_ATTRS);
+  if (info.semantic) {
     if (rc != 0) {
       fprintf(stderr, "fuzz_stun_build: built message does not parse: %d (%s)\n", rc,
               firn_strerror(rc));

@@ -249,6 +249,7 @@ typedef struct firn_stun_builder {
   size_t len;
   int err;
   uint8_t integrity_added; /**< MI added: only MI-SHA256 and FINGERPRINT may follow */
+  uint16_t nattrs;         /**< attributes written (at most FIRN_STUN_MAX_ATTRS) */
 } firn_stun_builder;
 
 /** Start a message of `method` and `cls` with transaction ID `tid` (12 bytes). */
@@ -280,7 +281,10 @@ FIRN_API void firn_stun_add_integrity_sha256(firn_stun_builder *b, const firn_st
 /** FINGERPRINT: must be the last attribute. */
 FIRN_API void firn_stun_add_fingerprint(firn_stun_builder *b);
 /** Finish: returns the message length, or the first error (FIRN_ERR_NOBUF, _INVALID_ARG,
- *  _STATE for an attribute after FINGERPRINT, _CRYPTO). */
+ *  _STATE for an attribute after FINGERPRINT, _CRYPTO, FIRN_ERR_STUN_ATTR_TOO_LONG for a
+ *  USERNAME/REALM/NONCE/SOFTWARE/ALTERNATE-DOMAIN over its RFC limit,
+ *  FIRN_ERR_STUN_TOO_MANY_ATTRS past FIRN_STUN_MAX_ATTRS). The builder never produces a
+ *  message that firn_stun_msg_parse() would refuse. */
 FIRN_API firn_ssize firn_stun_builder_finish(firn_stun_builder *b);
 
 /** The standard reason phrase for an error code ("Bad Request", "Unauthorized", ...). */

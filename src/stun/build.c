@@ -19,6 +19,7 @@ void firn_stun_builder_init(firn_stun_builder *b, uint8_t *buf, size_t cap, uint
   b->len = 0;
   b->err = 0;
   b->integrity_added = 0;
+  b->nattrs = 0;
   if (!buf || !tid || method > 0x0FFF || (unsigned)cls > 3) {
     fail(b, FIRN_ERR_INVALID_ARG);
     return;
@@ -32,6 +33,18 @@ void firn_stun_builder_init(firn_stun_builder *b, uint8_t *buf, size_t cap, uint
   firn_put_u32(buf + 4, FIRN_STUN_MAGIC_COOKIE);
   memcpy(buf + 8, tid, FIRN_STUN_TID_SIZE);
   b->len = FIRN_STUN_HEADER_SIZE;
+}
+
+/* RFC 8489 limits on variable-length values, as firn_stun_msg_parse() enforces them. */
+static size_t value_limit(uint16_t type) {
+  switch (type) {
+  case FIRN_STUN_ATTR_USERNAME: return FIRN_STUN_MAX_USERNAME;
+  case FIRN_STUN_ATTR_REALM: return FIRN_STUN_MAX_REALM;
+  case FIRN_STUN_ATTR_NONCE: return FIRN_STUN_MAX_NONCE;
+  case FIRN_STUN_ATTR_SOFTWARE: return FIRN_STUN_MAX_SOFTWARE;
+  case FIRN_STUN_ATTR_ALTERNATE_DOMAIN: return 255;
+  default: return 0xFFFF;
+  }
 }
 
 /* Reserve an attribute of `type` with a `len`-byte value: writes the attribute header and
@@ -57,6 +70,14 @@ static uint8_t *reserve(firn_stun_builder *b, uint16_t type, size_t len, unsigne
     fail(b, FIRN_ERR_INVALID_ARG);
     return NULL;
   }
+  if (len > value_limit(type)) {
+    fail(b, FIRN_ERR_STUN_ATTR_TOO_LONG);
+    return NULL;
+  }
+  if (b->nattrs >= FIRN_STUN_MAX_ATTRS) {
+    fail(b, FIRN_ERR_STUN_TOO_MANY_ATTRS);
+    return NULL;
+  }
   size_t padded = (len + 3) & ~(size_t)3;
   size_t need = 4 + padded;
   /* Never build what firn_stun_msg_parse() would refuse (FIRN_STUN_MAX_MESSAGE), which
@@ -70,6 +91,7 @@ static uint8_t *reserve(firn_stun_builder *b, uint16_t type, size_t len, unsigne
   firn_put_u16(p + 2, (uint16_t)len);
   if (padded != len) memset(p + 4 + len, 0, padded - len);
   b->len += need;
+  b->nattrs++;
   firn_put_u16(b->buf + 2, (uint16_t)(b->len - FIRN_STUN_HEADER_SIZE));
   return p + 4;
 }

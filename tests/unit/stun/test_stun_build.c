@@ -575,6 +575,43 @@ static void test_key_allocator(void **state) {
   assert_null(k);
 }
 
+/* The builder never produces what the parser would refuse: strings over their RFC limit
+ * and more than FIRN_STUN_MAX_ATTRS attributes are refused with specific codes, and a
+ * message at exactly the limits parses. */
+static void test_parser_limits_enforced(void **state) {
+  (void)state;
+  static uint8_t buf[8192];
+  static char text[1024];
+  static const uint8_t tid12[FIRN_STUN_TID_SIZE] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  memset(text, 'x', sizeof text);
+  const struct { uint16_t type; size_t max; } lim[] = {
+      {FIRN_STUN_ATTR_USERNAME, FIRN_STUN_MAX_USERNAME}, {FIRN_STUN_ATTR_REALM, FIRN_STUN_MAX_REALM},
+      {FIRN_STUN_ATTR_NONCE, FIRN_STUN_MAX_NONCE}, {FIRN_STUN_ATTR_SOFTWARE, FIRN_STUN_MAX_SOFTWARE},
+      {FIRN_STUN_ATTR_ALTERNATE_DOMAIN, 255}};
+  for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+    firn_stun_builder b;
+    firn_stun_builder_init(&b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, tid12);
+    firn_stun_add_string(&b, lim[i].type, text, lim[i].max);
+    firn_ssize n = firn_stun_builder_finish(&b);
+    assert_true(n > 0);
+    firn_stun_msg m;
+    assert_int_equal(firn_stun_msg_parse(&m, buf, (size_t)n), 0);
+    firn_stun_builder_init(&b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, tid12);
+    firn_stun_add_string(&b, lim[i].type, text, lim[i].max + 1);
+    assert_int_equal(firn_stun_builder_finish(&b), FIRN_ERR_STUN_ATTR_TOO_LONG);
+  }
+  firn_stun_builder b;
+  firn_stun_builder_init(&b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, tid12);
+  for (int i = 0; i < FIRN_STUN_MAX_ATTRS; i++) firn_stun_add_u32(&b, 0x8050, (uint32_t)i);
+  firn_ssize n = firn_stun_builder_finish(&b);
+  assert_true(n > 0);
+  firn_stun_msg m;
+  assert_int_equal(firn_stun_msg_parse(&m, buf, (size_t)n), 0);
+  assert_int_equal(m.nattrs, FIRN_STUN_MAX_ATTRS);
+  firn_stun_add_u32(&b, 0x8050, 99);
+  assert_int_equal(firn_stun_builder_finish(&b), FIRN_ERR_STUN_TOO_MANY_ATTRS);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip_everything),
@@ -587,6 +624,7 @@ int main(void) {
       cmocka_unit_test(test_type_and_phrases),
       cmocka_unit_test(test_hmac_cross_check),
       cmocka_unit_test(test_key_allocator),
+      cmocka_unit_test(test_parser_limits_enforced),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
