@@ -928,11 +928,11 @@ firn_ssize firn_agent_write_data(firn_agent *ag, unsigned stream, unsigned compo
   }
   if (len + hlen > cap) return FIRN_ERR_NOBUF;
   if (now != FIRN_TIME_NEVER && now > ag->now) ag->now = now;
+  memmove(out + hlen, data, len); /* first: `out` may be `data` */
   if (hlen) {
     out[0] = (uint8_t)(len >> 8);
     out[1] = (uint8_t)len;
   }
-  memmove(out + hlen, data, len);
   p->bytes_sent += len;
   p->packets_sent++;
   p->last_tx = ag->now;

@@ -333,9 +333,10 @@ void firn_ice_relay_selected(firn_agent *ag, const ice_pair *p) {
 int firn_ice_relay_datagram(firn_agent *ag, const firn_path *path, const uint8_t *data, size_t len) {
   for (unsigned i = 0; i < ag->nrelay; i++) {
     ice_relay *r = ag->relays[i];
-    if (r->transport != FIRN_TRANSPORT_UDP || !firn_addr_equal(&r->base->c.addr, &path->local) ||
-        !firn_addr_equal(&r->server_addr, &path->remote))
-      continue;
+    if (r->transport != FIRN_TRANSPORT_UDP || !firn_addr_equal(&r->base->c.addr, &path->local)) continue;
+    firn_turn_info info; /* the server may have changed (ALTERNATE-SERVER) */
+    if (firn_turn_get_info(r->t, &info) == 0) r->server_addr = info.server;
+    if (!firn_addr_equal(&r->server_addr, &path->remote)) continue;
     if (firn_turn_handle_datagram(r->t, &path->remote, data, len, ag->now) == 0) return 1;
   }
   return 0;

@@ -112,6 +112,15 @@ static void test_ice_relay_only_policy_lan(void **state) {
     assert_types(w->s, ps[k], FIRN_CAND_RELAY, FIRN_CAND_RELAY);
   }
   SIM_ASSERT_EQ(w->s, peers_exchange(w->s, &w->pa, &w->pb, 30), 0);
+  /* wrapping in place (out == data) */
+  uint8_t io[400] = {0x80, 9};
+  unsigned before = w->pb.data_rx;
+  firn_path path;
+  firn_ssize wn = firn_agent_write_data(w->pa.ag, 0, 1, io, 100, io, sizeof io, &path, sim_now(w->s));
+  SIM_ASSERT(w->s, wn > 100);
+  peer_send(&w->pa, &path, io, (size_t)wn);
+  sim_run_for(w->s, 1 * SEC);
+  SIM_ASSERT_EQ(w->s, w->pb.data_rx, before + 1);
   /* no direct path was ever validated */
   firn_pair_stats st[8];
   size_t np = 0;

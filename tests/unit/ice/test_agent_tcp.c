@@ -600,6 +600,80 @@ static void test_tcp_relay_policy(void **state) {
   firn_agent_free(ag);
 }
 
+/* Random bytes in random chunks on accepted connections, with and without a valid check
+ * first: frames of any length and content are bounded, dropped or answered, never crash;
+ * a connection that sent garbage is closed and further bytes for it are refused. */
+static void test_tcp_random_streams(void **state) {
+  (void)state;
+  h_rng r = {99};
+  for (int round = 0; round < 200; round++) {
+    tfix f;
+    tfix_new(&f, round % 2 ? FIRN_ICE_CONTROLLED : FIRN_ICE_CONTROLLING, round % 3 != 0);
+    firn_addr l = h_addr("10.0.0.1:7000"), rem = h_addr("10.0.0.9:40000");
+    uint32_t conn = 0;
+    assert_int_equal(firn_agent_tcp_accepted(f.ag, &l, &rem, &conn, f.now), 0);
+    uint8_t buf[6000];
+    size_t n = 0;
+    if (round % 4 != 0) n = peer_check(&f, buf, sizeof buf, round % 5 == 0, NULL);
+    size_t extra = (size_t)(h_rng_next(&r) % 5000);
+    for (size_t i = 0; i < extra; i++) buf[n + i] = (uint8_t)h_rng_next(&r);
+    if (h_rng_next(&r) % 2 && extra > 4) { /* a plausible frame header: small length, STUN or RTP */
+      firn_put_u16(buf + n, (uint16_t)(h_rng_next(&r) % (extra - 2)));
+      buf[n + 2] = h_rng_next(&r) % 2 ? 0x00 : 0x80;
+    }
+    n += extra;
+    size_t off = 0;
+    while (off < n) {
+      size_t chunk = 1 + (size_t)(h_rng_next(&r) % 700);
+      if (chunk > n - off) chunk = n - off;
+      int rc = firn_agent_handle_stream(f.ag, conn, buf + off, chunk, f.now);
+      assert_true(rc == 0 || rc == FIRN_ERR_NOT_FOUND);
+      off += chunk;
+      f.now += MS;
+    }
+    drain(&f, NULL, NULL, NULL);
+    advance(&f, 10 * SEC);
+    drain(&f, NULL, NULL, NULL);
+    tfix_free(&f);
+  }
+}
+
+/* write_data may frame in place (out == data). */
+static void test_tcp_write_in_place(void **state) {
+  (void)state;
+  tfix f;
+  tfix_new(&f, FIRN_ICE_CONTROLLED, 1);
+  firn_addr l = h_addr("10.0.0.1:7000"), r = h_addr("10.0.0.2:51000");
+  uint32_t conn = 0;
+  assert_int_equal(firn_agent_tcp_accepted(f.ag, &l, &r, &conn, f.now), 0);
+  uint8_t in[600];
+  size_t n = peer_check(&f, in, sizeof in, 1, NULL);
+  assert_int_equal(firn_agent_handle_stream(f.ag, conn, in, n, f.now), 0);
+  advance(&f, 100 * MS);
+  uint8_t buf[1500];
+  firn_path p;
+  firn_ssize len;
+  while ((len = firn_agent_poll_transmit(f.ag, f.now, buf, sizeof buf, &p)) > 0) {
+    firn_stun_msg m;
+    unframe(buf, (size_t)len, &m);
+    if (m.cls != FIRN_STUN_REQUEST) continue;
+    firn_stun_builder b;
+    firn_stun_builder_init(&b, in + 2, sizeof in - 2, FIRN_STUN_BINDING, FIRN_STUN_SUCCESS, m.tid);
+    firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, &l);
+    firn_stun_add_integrity(&b, f.rkey);
+    firn_ssize rn = firn_stun_builder_finish(&b);
+    firn_put_u16(in, (uint16_t)rn);
+    assert_int_equal(firn_agent_handle_stream(f.ag, conn, in, (size_t)rn + 2, f.now), 0);
+  }
+  assert_int_equal(f.selected, 1);
+  uint8_t io[16] = {0x80, 1, 2, 3, 4, 5, 6, 7};
+  len = firn_agent_write_data(f.ag, 0, 1, io, 8, io, sizeof io, &p, f.now);
+  assert_int_equal(len, 10);
+  static const uint8_t want[10] = {0, 8, 0x80, 1, 2, 3, 4, 5, 6, 7};
+  assert_memory_equal(io, want, 10);
+  tfix_free(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tcp_candidates),
@@ -612,6 +686,8 @@ int main(void) {
       cmocka_unit_test(test_tcp_connect_failure),
       cmocka_unit_test(test_tcp_close_agent),
       cmocka_unit_test(test_tcp_relay_policy),
+      cmocka_unit_test(test_tcp_random_streams),
+      cmocka_unit_test(test_tcp_write_in_place),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
