@@ -647,6 +647,8 @@ int firn_session_close(firn_session *s, uint64_t now) {
   if (!s) return FIRN_ERR_INVALID_ARG;
   if (s->state == FIRN_SESSION_CLOSED) return FIRN_OK;
   enter(s, now);
+  int was_failed = s->state == FIRN_SESSION_FAILED;
+  s->state = FIRN_SESSION_CLOSED; /* before DTLS reports its own CLOSED */
   if (s->dtls && s->connected) {
     firn_dtls_state ds = firn_dtls_get_state(s->dtls);
     if (ds == FIRN_DTLS_CONNECTED || ds == FIRN_DTLS_HANDSHAKING) {
@@ -654,8 +656,6 @@ int firn_session_close(firn_session *s, uint64_t now) {
       drain_dtls(s); /* queue close_notify while the pair still exists */
     }
   }
-  int was_failed = s->state == FIRN_SESSION_FAILED;
-  s->state = FIRN_SESSION_CLOSED;
   firn_agent_close(s->agent, now);
   if (!was_failed) emit(s, FIRN_SESSION_EV_CLOSED, 0, "closed locally");
   return leave(s, FIRN_OK);

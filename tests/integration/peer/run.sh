@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# firn-peer against firn-peer on loopback through scripts/call.sh (two FIFOs), with and
+# without DTLS, asserting the JSON summary of both sides; plus firn-peer's exit status 2 on
+# bad SDP and on options this build cannot serve. Every wait is bounded (firn-peer's own
+# --timeout, call.sh's backstop, `timeout` here) and failures print both logs.
+set -euo pipefail
+root="${FIRN_SOURCE_ROOT:?}"
+peer="${FIRN_BUILD_ROOT:?}/examples/firn-peer"
+if [ ! -x "$peer" ]; then
+  echo "firn-peer not built (-Dexamples=false?): skipping"
+  exit 77
+fi
+work="$(mktemp -d "${TMPDIR:-/tmp}/firn-peer-test.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+fails=0
+
+check_json() { # file dtls_expected packets
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, re, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+want_dtls = sys.argv[2]
+errs = []
+pair = re.compile(r"^(host|srflx|prflx|relay)/(udp|tcp-active|tcp-passive|tcp-so) 127\.0\.0\.1:\d+ <-> "
+                  r"(host|srflx|prflx|relay)/(udp|tcp-active|tcp-passive|tcp-so) 127\.0\.0\.1:\d+$")
+if not pair.match(j["selected_pair"]): errs.append("selected_pair %r" % j["selected_pair"])
+if j["dtls"] != want_dtls: errs.append("dtls %r" % j["dtls"])
+if want_dtls == "ok" and not j["srtp_profile"].startswith("SRTP_"): errs.append("srtp_profile %r" % j["srtp_profile"])
+if want_dtls == "none" and j["srtp_profile"] != "none": errs.append("srtp_profile %r" % j["srtp_profile"])
+for k in ("sent", "received"):
+    if j[k] != int(sys.argv[3]): errs.append("%s %r" % (k, j[k]))
+if j["payload_ok"] is not True: errs.append("payload_ok %r" % j["payload_ok"])
+if not (isinstance(j["connect_ms"], (int, float)) and 0 < j["connect_ms"] < 10000): errs.append("connect_ms %r" % j["connect_ms"])
+if errs:
+    print("  %s: %s" % (sys.argv[1], ", ".join(errs)))
+    sys.exit(1)
+PY
+}
+
+call() { # name dtls_expected args...
+  local name="$1" want="$2" packets="${PACKETS:-250}"
+  shift 2
+  local keep="$work/$name"
+  echo "== $name: call.sh $*"
+  if FIRN_PEER="$peer" FIRN_CALL_KEEP="$keep" timeout 120 "$root/scripts/call.sh" --timeout 20 "$@" &&
+    check_json "$keep/offer.json" "$want" "$packets" && check_json "$keep/answer.json" "$want" "$packets"; then
+    echo "   ok"
+    # both sides agree on the profile, and each side's pair is the other's reversed
+    python3 - "$keep/offer.json" "$keep/answer.json" <<'PY' || { echo "   sides disagree"; fails=$((fails + 1)); }
+import json, sys
+o, a = (json.loads(open(p).read().strip().splitlines()[-1]) for p in sys.argv[1:3])
+assert o["srtp_profile"] == a["srtp_profile"], (o, a)
+l, r = o["selected_pair"].split(" <-> ")
+assert a["selected_pair"] == r + " <-> " + l, (o, a)
+PY
+  else
+    echo "   FAILED"
+    for f in "$keep"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+    fails=$((fails + 1))
+  fi
+}
+
+call dtls_srtp ok
+call no_dtls none --no-dtls
+PACKETS=40 call short_ta10 ok --packets 40 --ta 10
+
+# exit status 2: bad SDP on stdin, and an unsupported option
+echo "== bad SDP gives exit 2"
+set +e
+printf 'v=0\r\nthis is not sdp\r\n.\r\n' | timeout 20 "$peer" --answer --ip 127.0.0.1 >"$work/bad.out" 2>"$work/bad.err"
+rc=$?
+set -e
+if [ "$rc" = 2 ] && grep -q "bad remote SDP" "$work/bad.err" && ! grep -q '^v=0' "$work/bad.out"; then
+  echo "   ok ($(grep 'bad remote SDP' "$work/bad.err"))"
+else
+  echo "   FAILED: exit $rc"; cat "$work/bad.err"; fails=$((fails + 1))
+fi
+echo "== stdin closed before '.' gives exit 2"
+set +e
+printf 'v=0\r\n' | timeout 20 "$peer" --answer --ip 127.0.0.1 >/dev/null 2>"$work/eof.err"
+rc=$?
+set -e
+if [ "$rc" = 2 ]; then echo "   ok"; else echo "   FAILED: exit $rc"; fails=$((fails + 1)); fi
+echo "== no role gives exit 2"
+set +e
+timeout 20 "$peer" --ip 127.0.0.1 </dev/null >/dev/null 2>&1
+rc=$?
+set -e
+if [ "$rc" = 2 ]; then echo "   ok"; else echo "   FAILED: exit $rc"; fails=$((fails + 1)); fi
+
+if [ "$fails" != 0 ]; then
+  echo "$fails check(s) failed"
+  exit 1
+fi
+echo "all peer checks passed"
