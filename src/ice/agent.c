@@ -739,6 +739,7 @@ void firn_ice_update_state(firn_agent *ag, ice_stream *st) {
     }
     const ice_pair *p = cp->selected;
     if (p->consent_unanswered && ag->now - p->consent_unanswered >= ag->s.disconnected_ns) any_disc = 1;
+    if (p->tcp_lost) any_disc = 1;
   }
   firn_ice_state ns;
   if (any_failed) {

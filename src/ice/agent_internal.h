@@ -132,6 +132,7 @@ typedef struct ice_pair {
   uint8_t legacy;           /* old selected pair kept across an ICE restart */
   uint8_t retries;          /* extra check rounds after a timeout (see conncheck.c) */
   uint32_t conn;            /* TCP: the connection the pair uses, 0 none yet */
+  uint8_t tcp_lost;         /* TCP: the selected pair's connection closed */
   ice_txn txn;              /* current check transaction */
   ice_txn prev;             /* previous one, still answerable after a triggered re-check */
   ice_txn consent;          /* consent / keepalive request */

@@ -134,7 +134,15 @@ void firn_ice_tcp_close(firn_agent *ag, ice_tcp_conn *c, int tell_runtime) {
         ice_pair *p = st->pairs[i];
         if (p->conn != c->id) continue;
         p->conn = 0;
-        if (!ag->closed) firn_ice_pair_failed(ag, st, p);
+        if (ag->closed) continue;
+        if (st->comp[p->component - 1].selected == p) {
+          /* like a peer gone silent on UDP: DISCONNECTED now, FAILED when consent runs out
+           * (a peer that hangs up closes its connections first) */
+          p->tcp_lost = 1;
+          ICE_LOG(ag, FIRN_LOG_INFO, "stream %u: the selected pair's TCP connection closed", st->id);
+        } else {
+          firn_ice_pair_failed(ag, st, p);
+        }
       }
     }
   } else if (c->relay) {

@@ -421,9 +421,16 @@ static void test_tcp_selected_write_data(void **state) {
   firn_path sp;
   assert_int_equal(firn_agent_get_selected_pair(f.ag, 0, 1, NULL, NULL, &sp), 0);
   assert_int_equal(sp.conn, conn);
-  /* the runtime loses the connection: the pair goes, nothing more is written for it */
+  /* the runtime loses the connection (the peer hung up): nothing more is written for the
+   * pair, the stream is DISCONNECTED at once and FAILED when consent runs out */
   assert_int_equal(firn_agent_tcp_closed(f.ag, conn, f.now), 0);
   assert_int_equal(firn_agent_write_data(f.ag, 0, 1, out, 6, out, sizeof out, &wp, f.now), FIRN_ERR_STATE);
+  assert_int_equal(firn_agent_get_state(f.ag, 0), FIRN_ICE_DISCONNECTED);
+  assert_int_equal(firn_agent_get_selected_pair(f.ag, 0, 1, NULL, NULL, NULL), 0);
+  advance(&f, 29 * SEC);
+  assert_int_equal(firn_agent_get_state(f.ag, 0), FIRN_ICE_DISCONNECTED);
+  advance(&f, 2 * SEC);
+  assert_int_equal(firn_agent_get_state(f.ag, 0), FIRN_ICE_FAILED);
   tfix_free(&f);
 }
 
