@@ -253,7 +253,7 @@ struct firn_agent {
   unsigned nstreams;
   firn_addr servers[ICE_MAX_SERVERS];
   unsigned nservers;
-  ice_turn_server turns[ICE_MAX_SERVERS];
+  ice_turn_server *turns;   /* ICE_MAX_SERVERS entries once a TURN server is added */
   unsigned nturns;
   ice_relay **relays;
   unsigned nrelay, caprelay;
@@ -309,6 +309,8 @@ int firn_ice_add_host(firn_agent *ag, ice_stream *st, unsigned component, const 
 int firn_ice_gather_start(firn_agent *ag, uint64_t now);
 int firn_ice_gather_client(firn_agent *ag);
 void firn_ice_gather_check_done(firn_agent *ag, ice_stream *st);
+void firn_ice_add_srflx(firn_agent *ag, ice_stream *st, ice_local *base, const firn_addr *mapped,
+                        const firn_addr *server);
 ice_local *firn_ice_find_base(const firn_agent *ag, const firn_addr *local, uint8_t transport,
                               ice_stream **st_out);
 ice_local *firn_ice_add_local(firn_agent *ag, ice_stream *st, const firn_candidate *c, ice_local *base,

@@ -163,6 +163,40 @@ void firn_ice_gather_check_done(firn_agent *ag, ice_stream *st) {
   (void)firn_ice_queue_event(ag, &ev);
 }
 
+/* A server-reflexive candidate of `base` at `mapped`, learned from `server` (a STUN Binding
+ * answer, or a TURN allocation's XOR-MAPPED-ADDRESS); redundant ones are dropped, a
+ * peer-reflexive candidate found earlier at the same address is upgraded. */
+void firn_ice_add_srflx(firn_agent *ag, ice_stream *st, ice_local *base, const firn_addr *mapped,
+                        const firn_addr *server) {
+  if (mapped->family != base->c.addr.family || firn_addr_equal(mapped, &base->c.addr)) return;
+  for (unsigned i = 0; i < st->nlocal; i++) {
+    const ice_local *l = st->locals[i];
+    if (l->base == base && l->c.type == FIRN_CAND_SRFLX && firn_addr_equal(&l->c.addr, mapped)) return;
+  }
+  firn_candidate c;
+  memset(&c, 0, sizeof c);
+  c.component = base->c.component;
+  c.transport = FIRN_TRANSPORT_UDP;
+  c.type = FIRN_CAND_SRFLX;
+  c.addr = *mapped;
+  c.related = base->c.addr;
+  c.priority = firn_ice_priority(ICE_PREF_SRFLX, base->local_pref, base->c.component);
+  firn_ice_foundation(c.foundation, FIRN_CAND_SRFLX, &base->c.addr, server, FIRN_TRANSPORT_UDP);
+  /* a prflx learned earlier at the same address is the same candidate: upgrade it */
+  ice_local *dup = NULL;
+  for (unsigned i = 0; i < st->nlocal; i++)
+    if (st->locals[i]->base == base && firn_addr_equal(&st->locals[i]->c.addr, mapped)) dup = st->locals[i];
+  if (dup && dup->c.type == FIRN_CAND_PRFLX) {
+    dup->c = c;
+    if (dup->usable && !dup->reported) {
+      dup->reported = 1;
+      firn_ice_event_candidate(ag, st->id, &dup->c);
+    }
+  } else if (!dup && !firn_ice_add_local(ag, st, &c, base, 1)) {
+    ICE_LOG(ag, FIRN_LOG_WARN, "srflx candidate dropped (limit or memory)");
+  }
+}
+
 static void gather_result(void *user, const firn_stun_result *res) {
   firn_agent *ag = user;
   ice_gather_req *g = NULL;
@@ -177,39 +211,8 @@ static void gather_result(void *user, const firn_stun_result *res) {
   firn_addr mapped;
   if (res->status == 0 && res->response &&
       (firn_stun_msg_get_xor_addr(res->response, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, 0, &mapped) == 0 ||
-       firn_stun_msg_get_addr(res->response, FIRN_STUN_ATTR_MAPPED_ADDRESS, &mapped) == 0) &&
-      mapped.family == base->c.addr.family) {
-    int redundant = firn_addr_equal(&mapped, &base->c.addr);
-    for (unsigned i = 0; i < st->nlocal && !redundant; i++) {
-      const ice_local *l = st->locals[i];
-      if (l->base == base && l->c.type == FIRN_CAND_SRFLX && firn_addr_equal(&l->c.addr, &mapped))
-        redundant = 1;
-    }
-    if (!redundant) {
-      firn_candidate c;
-      memset(&c, 0, sizeof c);
-      c.component = base->c.component;
-      c.transport = FIRN_TRANSPORT_UDP;
-      c.type = FIRN_CAND_SRFLX;
-      c.addr = mapped;
-      c.related = base->c.addr;
-      c.priority = firn_ice_priority(ICE_PREF_SRFLX, base->local_pref, base->c.component);
-      firn_ice_foundation(c.foundation, FIRN_CAND_SRFLX, &base->c.addr, &res->from, FIRN_TRANSPORT_UDP);
-      /* a prflx learned earlier at the same address is the same candidate: upgrade it */
-      ice_local *dup = NULL;
-      for (unsigned i = 0; i < st->nlocal; i++)
-        if (st->locals[i]->base == base && firn_addr_equal(&st->locals[i]->c.addr, &mapped))
-          dup = st->locals[i];
-      if (dup && dup->c.type == FIRN_CAND_PRFLX) {
-        dup->c = c;
-        if (dup->usable && !dup->reported) {
-          dup->reported = 1;
-          firn_ice_event_candidate(ag, st->id, &dup->c);
-        }
-      } else if (!dup && !firn_ice_add_local(ag, st, &c, base, 1)) {
-        ICE_LOG(ag, FIRN_LOG_WARN, "srflx candidate dropped (limit or memory)");
-      }
-    }
+       firn_stun_msg_get_addr(res->response, FIRN_STUN_ATTR_MAPPED_ADDRESS, &mapped) == 0)) {
+    firn_ice_add_srflx(ag, st, base, &mapped, &res->from);
   } else {
     ICE_LOG(ag, FIRN_LOG_INFO, "stream %u: STUN gathering from a base failed (%s)", st->id,
             firn_strerror(res->status));

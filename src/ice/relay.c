@@ -62,6 +62,10 @@ int firn_ice_relay_add_server(firn_agent *ag, const firn_ice_server *srv) {
       srv->transport != FIRN_TRANSPORT_TLS)
     return FIRN_ERR_INVALID_ARG;
   if (ag->nturns >= ICE_MAX_SERVERS) return FIRN_ERR_LIMIT;
+  if (!ag->turns) { /* most agents have none: not part of every agent's footprint */
+    ag->turns = firn_calloc(&ag->alloc, ICE_MAX_SERVERS, sizeof *ag->turns);
+    if (!ag->turns) return FIRN_ERR_NOMEM;
+  }
   ice_turn_server *s = &ag->turns[ag->nturns];
   memset(s, 0, sizeof *s);
   s->addr = srv->addr;
@@ -90,6 +94,11 @@ static void relay_ready(firn_agent *ag, ice_relay *r) {
   if (!st || firn_turn_get_info(r->t, &info) < 0 || info.nrelayed == 0) return;
   r->server_addr = info.server;
   if (r->cand) return; /* already announced (a refresh) */
+  /* the allocation's XOR-MAPPED-ADDRESS is a server-reflexive candidate too (RFC 8445
+   * 5.1.1.2), useful when no STUN server is configured; only over UDP, where it is the
+   * mapping the base's socket has */
+  if (ag->s.policy == FIRN_ICE_POLICY_ALL && r->transport == FIRN_TRANSPORT_UDP && info.mapped.family != FIRN_AF_NONE)
+    firn_ice_add_srflx(ag, st, r->base, &info.mapped, &info.server);
   static const uint16_t tpref[] = {3, 2, 1}; /* UDP, TCP, TLS to the server */
   uint16_t pref = (uint16_t)((tpref[r->transport <= FIRN_TRANSPORT_TLS ? r->transport : 2] << 13) |
                              (r->base->local_pref & 0x1fff));
@@ -417,4 +426,6 @@ void firn_ice_relay_free_all(firn_agent *ag) {
   ag->nrelay = ag->caprelay = 0;
   for (unsigned i = 0; i < ag->nturns; i++) free_turn_server(ag, &ag->turns[i]);
   ag->nturns = 0;
+  firn_free(&ag->alloc, ag->turns);
+  ag->turns = NULL;
 }

@@ -287,6 +287,27 @@ static void test_ice_relay_turn_tls_udp_blocked(void **state) {
   }
 }
 
+/* TURN only (no STUN server): the allocation's mapped address is a server-reflexive
+ * candidate too, and two peers behind endpoint-independent NATs connect directly with it. */
+static void test_ice_relay_srflx_from_turn(void **state) {
+  (void)state;
+  relay_world rw;
+  relay_world_new(&rw, 70, NULL, NULL);
+  world *w = &rw.w;
+  firn_ice_server t = turn_server(TURN_UDP, FIRN_TRANSPORT_UDP);
+  peer_start_ex(&w->pa, w->s, w->a, "A", "192.168.1.10:5000", "eth0", NULL, FIRN_ICE_CONTROLLING, NULL, 1, &t);
+  peer_start_ex(&w->pb, w->s, w->b, "B", "192.168.2.10:6000", "eth0", NULL, FIRN_ICE_CONTROLLED, NULL, 2, &t);
+  SIM_ASSERT(w->s, peers_connect(w->s, &w->pa, &w->pb, 10 * SEC));
+  for (int k = 0; k < 2; k++) {
+    ice_peer *p = k ? &w->pb : &w->pa;
+    SIM_ASSERT_EQ(w->s, count_type(p, FIRN_CAND_SRFLX), 1);
+    SIM_ASSERT_EQ(w->s, count_type(p, FIRN_CAND_RELAY), 1);
+  }
+  assert_types(w->s, &w->pa, FIRN_CAND_SRFLX, FIRN_CAND_SRFLX);
+  SIM_ASSERT_EQ(w->s, peers_exchange(w->s, &w->pa, &w->pb, 20), 0);
+  world_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_relay_both_symmetric),
@@ -295,6 +316,7 @@ int main(void) {
       cmocka_unit_test(test_ice_relay_refused),
       cmocka_unit_test(test_ice_relay_turn_tcp_udp_blocked),
       cmocka_unit_test(test_ice_relay_turn_tls_udp_blocked),
+      cmocka_unit_test(test_ice_relay_srflx_from_turn),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
