@@ -173,6 +173,12 @@ static void relay_on_data(void *user, firn_turn *t, const firn_addr *peer, const
 static void relay_on_connect(void *user, firn_turn *t, const firn_addr *server) {
   ice_relay *r = user;
   firn_agent *ag = r->ag;
+  ice_tcp_conn *old = firn_ice_tcp_find(ag, r->conn);
+  if (old) { /* a new server (ALTERNATE-SERVER): the old connection is done */
+    old->relay = NULL;
+    firn_ice_tcp_close(ag, old, 1);
+  }
+  r->conn = 0;
   ice_tcp_conn *c = firn_ice_tcp_new(ag, TCP_TURN, &r->base->c.addr, server, 1);
   if (!c) {
     (void)firn_turn_connected(t, 0, ag->now);

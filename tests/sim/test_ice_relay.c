@@ -308,6 +308,73 @@ static void test_ice_relay_srflx_from_turn(void **state) {
   world_free(w);
 }
 
+/* Junk "from" the TURN server's 5-tuple (an attacker on A's LAN spoofing it): ChannelData for
+ * unbound channels or with lengths past the datagram, a Data indication from a peer without
+ * permission or without DATA, a response for no transaction, random bytes. All dropped; the
+ * relayed call goes on. */
+static void test_ice_relay_spoofed_server(void **state) {
+  (void)state;
+  relay_world rw;
+  relay_world_new(&rw, 71, NULL, NULL);
+  world *w = &rw.w;
+  firn_ice_server t = turn_server(TURN_UDP, FIRN_TRANSPORT_UDP);
+  firn_agent_settings sa, sb;
+  peer_settings(&w->pa, &sa, FIRN_ICE_CONTROLLING);
+  peer_settings(&w->pb, &sb, FIRN_ICE_CONTROLLED);
+  sa.policy = sb.policy = FIRN_ICE_POLICY_RELAY;
+  peer_start_ex(&w->pa, w->s, w->a, "A", "192.168.1.10:5000", "eth0", &sa, FIRN_ICE_CONTROLLING, NULL, 1, &t);
+  peer_start_ex(&w->pb, w->s, w->c, "C", "192.168.1.20:6000", "eth0", &sb, FIRN_ICE_CONTROLLED, NULL, 2, &t);
+  SIM_ASSERT(w->s, peers_connect(w->s, &w->pa, &w->pb, 10 * SEC));
+  sim_host *x;
+  assert_int_equal(sim_host_new(w->s, "X", &x), 0);
+  sim_iface *xi;
+  assert_int_equal(sim_host_add_iface(x, w->lan_a, "192.168.1.66", &xi), 0);
+  firn_addr src = sim_addr(TURN_UDP), dst = sim_addr("192.168.1.10:5000");
+  uint8_t junk[8][300];
+  size_t len[8];
+  /* ChannelData, unbound channel */
+  junk[0][0] = 0x4f; junk[0][1] = 0xff; junk[0][2] = 0; junk[0][3] = 8;
+  memset(junk[0] + 4, 0x80, 8);
+  len[0] = 12;
+  /* ChannelData, bound-looking number, length past the datagram */
+  junk[1][0] = 0x40; junk[1][1] = 0x00; junk[1][2] = 0x01; junk[1][3] = 0x00;
+  memset(junk[1] + 4, 0x80, 16);
+  len[1] = 20;
+  /* Data indication from a peer without permission */
+  uint8_t tid[12] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
+  firn_stun_builder b;
+  firn_addr stranger = sim_addr("198.18.0.1:1234");
+  uint8_t rtp[20] = {0x80, 0};
+  firn_stun_builder_init(&b, junk[2], sizeof junk[2], FIRN_STUN_DATA, FIRN_STUN_INDICATION, tid);
+  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_PEER_ADDRESS, &stranger);
+  firn_stun_add_raw(&b, FIRN_STUN_ATTR_DATA, rtp, sizeof rtp);
+  len[2] = (size_t)firn_stun_builder_finish(&b);
+  /* Data indication without DATA, from the real peer's relayed address */
+  firn_stun_builder_init(&b, junk[3], sizeof junk[3], FIRN_STUN_DATA, FIRN_STUN_INDICATION, tid);
+  firn_stun_add_xor_addr(&b, FIRN_STUN_ATTR_XOR_PEER_ADDRESS, &w->pa.sel_r.addr);
+  len[3] = (size_t)firn_stun_builder_finish(&b);
+  /* a success response for no transaction */
+  firn_stun_builder_init(&b, junk[4], sizeof junk[4], FIRN_STUN_REFRESH, FIRN_STUN_SUCCESS, tid);
+  firn_stun_add_u32(&b, FIRN_STUN_ATTR_LIFETIME, 0);
+  len[4] = (size_t)firn_stun_builder_finish(&b);
+  /* truncated STUN header, random bytes, empty */
+  memcpy(junk[5], junk[4], 10);
+  len[5] = 10;
+  for (int i = 0; i < 200; i++) junk[6][i] = (uint8_t)(i * 37 + 11);
+  len[6] = 200;
+  len[7] = 0;
+  unsigned rx_before = w->pa.data_rx;
+  for (int round = 0; round < 20; round++)
+    for (int k = 0; k < 8; k++) assert_int_equal(sim_udp_inject(xi, &src, &dst, junk[k], len[k]), 0);
+  sim_run_for(w->s, 1 * SEC);
+  SIM_ASSERT_EQ(w->s, w->pa.data_rx, rx_before); /* nothing junk got through as data */
+  SIM_ASSERT_EQ(w->s, peers_exchange(w->s, &w->pa, &w->pb, 20), 0);
+  sim_run_for(w->s, 60 * SEC);
+  SIM_ASSERT(w->s, peer_connected(&w->pa) && peer_connected(&w->pb));
+  SIM_ASSERT_EQ(w->s, w->pa.selected, 1);
+  world_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_relay_both_symmetric),
@@ -317,6 +384,7 @@ int main(void) {
       cmocka_unit_test(test_ice_relay_turn_tcp_udp_blocked),
       cmocka_unit_test(test_ice_relay_turn_tls_udp_blocked),
       cmocka_unit_test(test_ice_relay_srflx_from_turn),
+      cmocka_unit_test(test_ice_relay_spoofed_server),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
