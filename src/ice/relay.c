@@ -310,9 +310,30 @@ static firn_ssize relay_wrap(firn_agent *ag, ice_relay *r, const firn_addr *peer
   return n;
 }
 
+static firn_ssize relay_poll_one(firn_agent *ag, ice_relay *r, uint64_t now, uint8_t *buf, size_t cap,
+                                 firn_path *path);
+
+/* Move what the TURN object has queued (a CreatePermission just asked for) into the outbox
+ * ahead of a wrapped message, so the server sees the permission before the data. */
+static void relay_drain(firn_agent *ag, ice_relay *r) {
+  uint8_t buf[2048];
+  firn_path path;
+  for (int guard = 0; guard < 16; guard++) {
+    firn_ssize n = relay_poll_one(ag, r, ag->now, buf, sizeof buf, &path);
+    if (n < 0) return;
+    if (firn_ice_outbox(ag, &path, NULL, 0, buf, (size_t)n) < 0) return;
+    ag->stats.datagrams_sent++;
+  }
+}
+
 int firn_ice_relay_send(firn_agent *ag, ice_relay *r, const firn_addr *peer, const uint8_t *data, size_t len) {
   uint8_t buf[ICE_MSG_MAX + 512];
   firn_path path;
+  if (r->transport != FIRN_TRANSPORT_TLS) { /* over TLS wrap() itself emits what was queued */
+    int rc = firn_turn_permit(r->t, peer, ag->now);
+    if (rc < 0) return rc;
+    relay_drain(ag, r);
+  }
   firn_ssize n = relay_wrap(ag, r, peer, data, len, buf, sizeof buf, &path);
   if (n < 0) {
     ICE_LOG(ag, FIRN_LOG_DEBUG, "relay: could not wrap for the peer: %s", firn_strerror((int)n));
@@ -386,12 +407,11 @@ void firn_ice_relay_conn_closed(firn_agent *ag, ice_relay *r, uint64_t now) {
 /* ------------------------------------------------------------------------------------------ */
 /* Driving the TURN objects                                                                    */
 
-firn_ssize firn_ice_relay_poll(firn_agent *ag, uint64_t now, uint8_t *buf, size_t cap, firn_path *path) {
-  for (unsigned k = 0; k < ag->nrelay; k++) {
-    ice_relay *r = ag->relays[k];
+static firn_ssize relay_poll_one(firn_agent *ag, ice_relay *r, uint64_t now, uint8_t *buf, size_t cap,
+                                 firn_path *path) {
+  for (;;) {
     firn_addr dest;
     firn_ssize n = firn_turn_poll_transmit(r->t, now, buf, cap, &dest);
-    if (n == FIRN_ERR_WOULDBLOCK) continue;
     if (n < 0) return n;
     memset(path, 0, sizeof *path);
     path->local = r->base->c.addr;
@@ -400,6 +420,13 @@ firn_ssize firn_ice_relay_poll(firn_agent *ag, uint64_t now, uint8_t *buf, size_
     path->conn = r->transport == FIRN_TRANSPORT_UDP ? 0 : r->conn;
     if (path->transport == FIRN_TRANSPORT_TCP && !firn_ice_tcp_find(ag, path->conn)) continue; /* gone */
     return n;
+  }
+}
+
+firn_ssize firn_ice_relay_poll(firn_agent *ag, uint64_t now, uint8_t *buf, size_t cap, firn_path *path) {
+  for (unsigned k = 0; k < ag->nrelay; k++) {
+    firn_ssize n = relay_poll_one(ag, ag->relays[k], now, buf, cap, path);
+    if (n != FIRN_ERR_WOULDBLOCK) return n;
   }
   return FIRN_ERR_WOULDBLOCK;
 }
