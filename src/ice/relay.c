@@ -329,11 +329,9 @@ static void relay_drain(firn_agent *ag, ice_relay *r) {
 int firn_ice_relay_send(firn_agent *ag, ice_relay *r, const firn_addr *peer, const uint8_t *data, size_t len) {
   uint8_t buf[ICE_MSG_MAX + 512];
   firn_path path;
-  if (r->transport != FIRN_TRANSPORT_TLS) { /* over TLS wrap() itself emits what was queued */
-    int rc = firn_turn_permit(r->t, peer, ag->now);
-    if (rc < 0) return rc;
-    relay_drain(ag, r);
-  }
+  int rc = firn_turn_permit(r->t, peer, ag->now);
+  if (rc < 0) return rc;
+  relay_drain(ag, r);
   firn_ssize n = relay_wrap(ag, r, peer, data, len, buf, sizeof buf, &path);
   if (n < 0) {
     ICE_LOG(ag, FIRN_LOG_DEBUG, "relay: could not wrap for the peer: %s", firn_strerror((int)n));
