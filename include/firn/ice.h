@@ -247,7 +247,15 @@ FIRN_API int firn_agent_set_local_credentials(firn_agent *agent, unsigned stream
  *  candidate but relays, so UDP is used wherever it works. */
 FIRN_API int firn_agent_add_local_address(firn_agent *agent, unsigned stream, unsigned component,
                                           const firn_local_address *la, uint64_t now);
-/** Add a STUN/TURN server used for gathering. */
+/** Add a STUN or TURN server used for gathering (before firn_agent_gather(); up to 8 of
+ *  each). STUN: UDP only, gives server-reflexive candidates. TURN (`turn` = 1, username and
+ *  password required; UDP, TCP or TLS to the server): one relay candidate per UDP host
+ *  address of the server's family (RFC 8656; type preference 0, relayed-UDP preferred over
+ *  relayed-TCP/TLS), plus a server-reflexive one from a UDP allocation; over TCP/TLS the
+ *  connection is asked for with on_tcp_connect. A server that does not answer or refuses
+ *  leaves gathering to complete without its candidate; the reason is logged (WARN).
+ *  firn_agent_close() deallocates. Returns 0, FIRN_ERR_INVALID_ARG, FIRN_ERR_UNSUPPORTED
+ *  (STUN over TCP/TLS), FIRN_ERR_LIMIT, FIRN_ERR_NOMEM, FIRN_ERR_CLOSED. */
 FIRN_API int firn_agent_add_server(firn_agent *agent, const firn_ice_server *server);
 /** Start gathering server-reflexive (and relay) candidates; host candidates are reported
  *  at once. on_gathering_done fires when every server answered or gave up. */
@@ -333,7 +341,10 @@ FIRN_API int firn_agent_handle_stream(firn_agent *agent, uint32_t conn, const ui
 /** The connection closed. */
 FIRN_API int firn_agent_tcp_closed(firn_agent *agent, uint32_t conn, uint64_t now);
 
-/** Close: stop checks and consent; the state becomes CLOSED. */
+/** Close: stop checks and consent; the state becomes CLOSED; ICE-TCP connections are closed
+ *  (on_tcp_close) and TURN allocations deallocated. Keep calling poll_transmit, expiry and
+ *  handle_datagram/handle_stream until firn_agent_expiry() returns FIRN_TIME_NEVER for the
+ *  deallocations to complete (they give up after a few seconds). */
 FIRN_API int firn_agent_close(firn_agent *agent, uint64_t now);
 
 /** 1 if `ifname` looks like a VPN tunnel: a prefix tun, tap, wg, ppp, ipsec or utun (any
