@@ -456,7 +456,6 @@ int firn_session_get_local_description(firn_session *s, firn_media_desc *d) {
   if (!s || !d) return FIRN_ERR_INVALID_ARG;
   firn_media_desc_default(d);
   d->session_id = s->session_id;
-  if (!s->cfg.dtls) snprintf(d->proto, sizeof d->proto, "RTP/AVP");
   const char *ufrag, *pwd;
   int rc = firn_agent_get_local_credentials(s->agent, s->stream, &ufrag, &pwd);
   if (rc < 0) return rc;
