@@ -461,10 +461,13 @@ typedef struct world {
   ice_peer pa, pb;
 } world;
 
-static inline void world_new(world *w, uint64_t seed, const sim_nat_config *ca, const sim_nat_config *cb) {
+/* `given` (may be NULL) sets the simulator's settings (e.g. TCP segment sizes); `seed` wins. */
+static inline void world_new_ex(world *w, uint64_t seed, const sim_nat_config *ca, const sim_nat_config *cb,
+                                const sim_settings *given) {
   memset(w, 0, sizeof *w);
   sim_settings st;
-  sim_settings_default(&st);
+  if (given) st = *given;
+  else sim_settings_default(&st);
   st.seed = seed;
   assert_int_equal(sim_new(&w->s, &st), 0);
   assert_int_equal(sim_segment_new(w->s, "lanA", &w->lan_a), 0);
@@ -502,6 +505,10 @@ static inline void world_new(world *w, uint64_t seed, const sim_nat_config *ca, 
   sim_iface_set_link(sim_nat_outside(w->nat_b), SIM_BOTH, &l);
   sim_iface_set_link(sim_host_iface(w->p, 0), SIM_BOTH, &l);
   sim_iface_set_link(sim_host_iface(w->stun, 0), SIM_BOTH, &l);
+}
+
+static inline void world_new(world *w, uint64_t seed, const sim_nat_config *ca, const sim_nat_config *cb) {
+  world_new_ex(w, seed, ca, cb, NULL);
 }
 
 static inline void world_free(world *w) {

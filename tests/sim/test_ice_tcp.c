@@ -4,13 +4,15 @@
  * the byte stream at random points, so every run exercises RFC 4571 reassembly. */
 #include "test_ice_peer.h"
 
-static void start_lan_pair(world *w, uint64_t seed) {
-  world_new(w, seed, NULL, NULL);
+static void start_lan_pair_ex(world *w, uint64_t seed, const sim_settings *st) {
+  world_new_ex(w, seed, NULL, NULL, st);
   peer_start(&w->pa, w->s, w->a, "A", "192.168.1.10:5000", NULL, FIRN_ICE_CONTROLLING, NULL, 1);
   peer_start(&w->pb, w->s, w->c, "C", "192.168.1.20:6000", NULL, FIRN_ICE_CONTROLLED, NULL, 2);
   peer_add_tcp(&w->pa, "192.168.1.10:7000");
   peer_add_tcp(&w->pb, "192.168.1.20:7000");
 }
+
+static void start_lan_pair(world *w, uint64_t seed) { start_lan_pair_ex(w, seed, NULL); }
 
 static void block_udp(sim_iface *i) {
   sim_link l;
@@ -134,11 +136,34 @@ static void test_ice_tcp_hostile_passive(void **state) {
   world_free(&w);
 }
 
+/* The TCP model cuts every write into segments of at most 1, 2, 3, 5 or 7 bytes: with
+ * 1-byte segments every split point of every frame (checks, answers, consent, data) is
+ * crossed in a real call; the others put frame boundaries at every offset within a segment. */
+static void test_ice_tcp_tiny_segments(void **state) {
+  (void)state;
+  static const size_t chunks[] = {1, 2, 3, 5, 7};
+  for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+    sim_settings st;
+    sim_settings_default(&st);
+    st.tcp_max_chunk = chunks[i];
+    world w;
+    start_lan_pair_ex(&w, 50 + i, &st);
+    block_udp(sim_host_iface(w.a, 0));
+    SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 15 * SEC));
+    SIM_ASSERT_EQ(w.s, w.pa.sel_l.transport, FIRN_TRANSPORT_TCP);
+    SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 20), 0);
+    sim_run_for(w.s, 20 * SEC); /* consent rounds over the same splitting */
+    SIM_ASSERT(w.s, peer_connected(&w.pa) && peer_connected(&w.pb));
+    world_free(&w);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_tcp_udp_blocked),
       cmocka_unit_test(test_ice_tcp_udp_preferred),
       cmocka_unit_test(test_ice_tcp_hostile_passive),
+      cmocka_unit_test(test_ice_tcp_tiny_segments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
