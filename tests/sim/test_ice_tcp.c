@@ -158,12 +158,48 @@ static void test_ice_tcp_tiny_segments(void **state) {
   }
 }
 
+/* ICE restart over TCP: the old TCP pair keeps carrying data until the new generation selects
+ * a pair (on new connections); connections of the old generation nobody uses are closed. */
+static void test_ice_tcp_restart(void **state) {
+  (void)state;
+  world w;
+  start_lan_pair(&w, 56);
+  block_udp(sim_host_iface(w.a, 0));
+  SIM_ASSERT(w.s, peers_connect(w.s, &w.pa, &w.pb, 15 * SEC));
+  sim_run_for(w.s, 2 * SEC);
+  unsigned opened = w.pa.tcp_opened;
+  assert_int_equal(firn_agent_restart(w.pa.ag, 0, sim_now(w.s)), 0);
+  peer_sync(&w.pa);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 5), 0); /* old pair still carries data */
+  assert_int_equal(firn_agent_restart(w.pb.ag, 0, sim_now(w.s)), 0);
+  peer_signal(&w.pa, &w.pb, 1);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 5), 0);
+  peer_signal(&w.pb, &w.pa, 1);
+  uint64_t limit = sim_now(w.s) + 15 * SEC;
+  while (sim_now(w.s) < limit && (w.pa.selected < 2 || w.pb.selected < 2)) sim_run_for(w.s, 10 * MS);
+  SIM_ASSERT_EQ(w.s, w.pa.selected, 2);
+  SIM_ASSERT_EQ(w.s, w.pb.selected, 2);
+  SIM_ASSERT_EQ(w.s, w.pa.sel_l.transport, FIRN_TRANSPORT_TCP);
+  SIM_ASSERT(w.s, w.pa.tcp_opened > opened); /* the new generation checked on new connections */
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 10), 0);
+  sim_run_for(w.s, 40 * SEC);
+  SIM_ASSERT(w.s, peer_connected(&w.pa) && peer_connected(&w.pb));
+  SIM_ASSERT(w.s, !w.pa.saw[FIRN_ICE_FAILED] && !w.pb.saw[FIRN_ICE_FAILED]);
+  SIM_ASSERT_EQ(w.s, peers_exchange(w.s, &w.pa, &w.pb, 10), 0);
+  /* what is left open: the selected pair's connection and at most the other direction's */
+  int open_a = 0;
+  for (int i = 0; i < PEER_MAX_CONNS; i++) open_a += w.pa.conns[i].id != 0;
+  SIM_ASSERT(w.s, open_a >= 1 && open_a <= 2);
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_tcp_udp_blocked),
       cmocka_unit_test(test_ice_tcp_udp_preferred),
       cmocka_unit_test(test_ice_tcp_hostile_passive),
       cmocka_unit_test(test_ice_tcp_tiny_segments),
+      cmocka_unit_test(test_ice_tcp_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
