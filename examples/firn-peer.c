@@ -373,13 +373,14 @@ static void print_json(void) {
   if (s) firn_session_get_stats(s, &st);
   firn_srtp_profile prof = s ? firn_session_srtp_profile(s) : FIRN_SRTP_NONE;
   const char *dtls = P.no_dtls ? "none" : P.secure ? "ok" : "failed";
+  const char *ice_role = core ? (firn_agent_get_role(core) == FIRN_ICE_CONTROLLING ? "controlling" : "controlled") : "none";
   double connect_ms = P.media_ready ? (double)(P.ready_at_ns - P.remote_at_ns) / 1e6 : -1.0;
   int payload_ok = P.bad == 0 && P.received > 0;
   printf("{\"selected_pair\":\"%s\",\"dtls\":\"%s\",\"srtp_profile\":\"%s\",\"sent\":%u,\"received\":%u,"
-         "\"payload_ok\":%s,\"connect_ms\":%.1f,\"role\":\"%s\",\"bad_packets\":%u,"
+         "\"payload_ok\":%s,\"connect_ms\":%.1f,\"role\":\"%s\",\"ice_role\":\"%s\",\"bad_packets\":%u,"
          "\"srtp_auth_failures\":%llu,\"srtp_replays\":%llu,\"error\":\"%s\"}\n",
          pair, dtls, firn_srtp_profile_name(prof) ? firn_srtp_profile_name(prof) : "none", P.sent, P.received,
-         payload_ok ? "true" : "false", connect_ms, P.offer ? "offer" : "answer", P.bad,
+         payload_ok ? "true" : "false", connect_ms, P.offer ? "offer" : "answer", ice_role, P.bad,
          (unsigned long long)st.srtp_auth_failures, (unsigned long long)st.srtp_replays,
          P.failed ? firn_strerror(P.fail_error) : P.exit_code ? "timeout or missing packets" : "");
   fflush(stdout);
