@@ -44,4 +44,43 @@ enum {
 #define FUZZ_CLIENT_FIX_WRONG_SRC 0x40  /* from an address that is not the server's */
 #define FUZZ_CLIENT_FIX_SHA256_KEY 0x80 /* long-term key with SHA-256, else MD5 */
 
+/* fuzz_agent programs (format in fuzz_agent.c). */
+enum {
+  FUZZ_AGENT_OP_RAW = 0,           /* u8 path, u8 via|conn, u16 len, bytes */
+  FUZZ_AGENT_OP_REQUEST = 1,       /* an authenticated Binding request built by the harness */
+  FUZZ_AGENT_OP_RESPONSE = 2,      /* a response to a request the agent sent */
+  FUZZ_AGENT_OP_ADVANCE = 3,       /* u16 milliseconds, then handle_expiry */
+  FUZZ_AGENT_OP_TO_EXPIRY = 4,
+  FUZZ_AGENT_OP_POLL = 5,
+  FUZZ_AGENT_OP_WRITE = 6,         /* u8 component, u8 len, bytes */
+  FUZZ_AGENT_OP_RESTART = 7,       /* u8: bit 0 set the remote credentials again */
+  FUZZ_AGENT_OP_CANDIDATE = 8,     /* u8 len, text for firn_candidate_parse */
+  FUZZ_AGENT_OP_TCP = 9,           /* u8 what (accept, connected, closed, unknown), u8 arg */
+  FUZZ_AGENT_OP_END_OF_CANDIDATES = 10,
+  FUZZ_AGENT_OP_DESTROY_IN_CALLBACK = 11,
+  FUZZ_AGENT_OP_CLOSE = 12,
+  FUZZ_AGENT_N_OPS = 13
+};
+
+/* fuzz_turn programs (format in fuzz_turn.c). */
+enum {
+  FUZZ_TURN_OP_RAW = 0,          /* u8 source|split, u16 len, bytes */
+  FUZZ_TURN_OP_RESPONSE = 1,     /* u8 record, u8 flags, u8 pick, u8 nattrs, attrs */
+  FUZZ_TURN_OP_PEER_DATA = 2,    /* u8 peer|kind, u8 len, bytes */
+  FUZZ_TURN_OP_ADVANCE = 3,      /* u16 x 10 ms, then handle_expiry */
+  FUZZ_TURN_OP_TO_EXPIRY = 4,
+  FUZZ_TURN_OP_POLL = 5,
+  FUZZ_TURN_OP_PERMIT = 6,       /* u8 peer */
+  FUZZ_TURN_OP_BIND = 7,         /* u8 peer */
+  FUZZ_TURN_OP_REMOVE = 8,       /* u8 peer */
+  FUZZ_TURN_OP_WRAP = 9,         /* u8 peer|small buffer, u8 len, bytes */
+  FUZZ_TURN_OP_FRAME_LENGTH = 10, /* u16 max, u8 len, bytes */
+  FUZZ_TURN_OP_CONNECTION = 11,  /* u8: bit 0 closed, else connected(ok = bit 1) */
+  FUZZ_TURN_OP_CLOSE = 12,
+  FUZZ_TURN_OP_FREE_ON_READY = 13,
+  FUZZ_TURN_OP_RESIGNED = 14,    /* u8 record, u8 flags, u16 len, a server message: given the
+                                    record's TID and signed again (captured coturn answers) */
+  FUZZ_TURN_N_OPS = 15
+};
+
 #endif /* FIRN_FUZZ_H */
