@@ -232,12 +232,23 @@ FIRN_API int firn_session_get_local_description(firn_session *s, firn_media_desc
 /**
  * Apply the remote description: credentials, candidates, end-of-candidates, ice-lite, and
  * (with DTLS) the fingerprint and a=setup that fix the DTLS role.
+ * A later description with new ICE credentials is an ICE restart (the peer's, or the answer
+ * to ours from firn_session_restart()): ICE restarts, the old pair carries media until a new
+ * one is selected, and DTLS-SRTP continues without a new handshake. Its fingerprint must be
+ * the one already in use.
  * @return 0, FIRN_ERR_INVALID_ARG (no fingerprint or setup with DTLS, an invalid setup
- *         combination, no rtcp-mux), FIRN_ERR_UNSUPPORTED (fingerprint hash), FIRN_ERR_STATE
- *         (already set), or the agent's errors.
+ *         combination, no rtcp-mux), FIRN_ERR_UNSUPPORTED (fingerprint hash, or a different
+ *         fingerprint in a later description), FIRN_ERR_STATE (a later description with the
+ *         same credentials: nothing to restart), or the agent's errors.
  */
 FIRN_API int firn_session_set_remote_description(firn_session *s, const firn_media_desc *d,
                                                  uint64_t now);
+
+/** Restart ICE (new local credentials; e.g. after a network change). Send the new local
+ *  description; the answer goes to firn_session_set_remote_description(). Media keeps
+ *  flowing on the old pair meanwhile; DTLS-SRTP is not renegotiated.
+ *  @return 0, FIRN_ERR_STATE (no remote description yet), or the agent's errors. */
+FIRN_API int firn_session_restart(firn_session *s, uint64_t now);
 
 /** Feed a received UDP datagram with its path (see firn_agent_handle_datagram()). */
 FIRN_API int firn_session_handle_datagram(firn_session *s, const firn_path *path,

@@ -40,6 +40,9 @@ struct firn_session {
   int error;
   firn_srtp_profile profile;
   int remote_set;
+  int restart_local;             /* we restarted ICE and wait for the answer */
+  char rufrag[FIRN_ICE_CRED_MAX + 1], rpwd[FIRN_ICE_CRED_MAX + 1];
+  firn_fingerprint remote_fp;
   int gathering_done;
   int connected;
   firn_media_setup local_setup;
@@ -480,8 +483,40 @@ int firn_session_get_local_description(firn_session *s, firn_media_desc *d) {
   return FIRN_OK;
 }
 
+static void add_remote_candidates(firn_session *s, const firn_media_desc *d, uint64_t now) {
+  for (size_t i = 0; i < d->n_candidates && i < FIRN_MEDIA_MAX_CANDIDATES && !s->destroy_pending; i++) {
+    int rc = firn_agent_add_remote_candidate(s->agent, s->stream, &d->candidates[i], now);
+    if (rc < 0)
+      firn_log(&s->log, FIRN_LOG_DEBUG, "media", "remote candidate %zu not added: %s", i, firn_strerror(rc));
+  }
+  if (d->end_of_candidates && !s->destroy_pending) firn_agent_end_of_remote_candidates(s->agent, s->stream, now);
+}
+
+/* A later description: an ICE restart (new credentials) on the same DTLS association. */
+static int apply_restart(firn_session *s, const firn_media_desc *d, uint64_t now) {
+  if (!strcmp(d->ice_ufrag, s->rufrag) && !strcmp(d->ice_pwd, s->rpwd)) return FIRN_ERR_STATE;
+  if (s->cfg.dtls) {
+    firn_fingerprint fp;
+    if (!d->fingerprint[0] || firn_fingerprint_parse(&fp, d->fingerprint, strlen(d->fingerprint)) < 0 ||
+        !firn_fingerprint_equal(&fp, &s->remote_fp)) {
+      firn_log(&s->log, FIRN_LOG_WARN, "media", "a new remote fingerprint needs a new session");
+      return FIRN_ERR_UNSUPPORTED;
+    }
+  }
+  int rc = FIRN_OK;
+  if (!s->restart_local) rc = firn_agent_restart(s->agent, s->stream, now); /* answering a restart */
+  s->restart_local = 0;
+  if (rc == FIRN_OK) rc = firn_agent_set_remote_credentials(s->agent, s->stream, d->ice_ufrag, d->ice_pwd, now);
+  if (rc < 0) return rc;
+  snprintf(s->rufrag, sizeof s->rufrag, "%s", d->ice_ufrag);
+  snprintf(s->rpwd, sizeof s->rpwd, "%s", d->ice_pwd);
+  firn_log(&s->log, FIRN_LOG_INFO, "media", "ICE restart: DTLS-SRTP carries on");
+  add_remote_candidates(s, d, now);
+  return FIRN_OK;
+}
+
 static int apply_remote(firn_session *s, const firn_media_desc *d, uint64_t now) {
-  if (s->remote_set) return FIRN_ERR_STATE;
+  if (s->remote_set) return apply_restart(s, d, now);
   if (!d->rtcp_mux) {
     firn_log(&s->log, FIRN_LOG_WARN, "media", "the remote description lacks a=rtcp-mux");
     return FIRN_ERR_INVALID_ARG;
@@ -509,6 +544,7 @@ static int apply_remote(firn_session *s, const firn_media_desc *d, uint64_t now)
     }
     rc = create_dtls(s, role, &fp);
     if (rc < 0) return rc;
+    s->remote_fp = fp;
     firn_log(&s->log, FIRN_LOG_DEBUG, "media", "DTLS role %s", role == FIRN_DTLS_CLIENT ? "client" : "server");
   }
   s->remote_set = 1;
@@ -516,13 +552,19 @@ static int apply_remote(firn_session *s, const firn_media_desc *d, uint64_t now)
   if (d->ice_lite && (rc = firn_agent_set_remote_lite(s->agent, 1)) < 0) return rc;
   rc = firn_agent_set_remote_credentials(s->agent, s->stream, d->ice_ufrag, d->ice_pwd, now);
   if (rc < 0) return rc;
-  for (size_t i = 0; i < d->n_candidates && i < FIRN_MEDIA_MAX_CANDIDATES && !s->destroy_pending; i++) {
-    rc = firn_agent_add_remote_candidate(s->agent, s->stream, &d->candidates[i], now);
-    if (rc < 0)
-      firn_log(&s->log, FIRN_LOG_DEBUG, "media", "remote candidate %zu not added: %s", i, firn_strerror(rc));
-  }
-  if (d->end_of_candidates && !s->destroy_pending) firn_agent_end_of_remote_candidates(s->agent, s->stream, now);
+  snprintf(s->rufrag, sizeof s->rufrag, "%s", d->ice_ufrag);
+  snprintf(s->rpwd, sizeof s->rpwd, "%s", d->ice_pwd);
+  add_remote_candidates(s, d, now);
   return FIRN_OK;
+}
+
+int firn_session_restart(firn_session *s, uint64_t now) {
+  if (!s) return FIRN_ERR_INVALID_ARG;
+  if (!s->remote_set) return FIRN_ERR_STATE;
+  enter(s, now);
+  int rc = firn_agent_restart(s->agent, s->stream, now);
+  if (rc == FIRN_OK) s->restart_local = 1;
+  return leave(s, rc);
 }
 
 int firn_session_set_remote_description(firn_session *s, const firn_media_desc *d, uint64_t now) {

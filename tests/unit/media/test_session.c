@@ -531,6 +531,79 @@ static void test_queue_limit_and_bad_args(void **state) {
   w_free(&w);
 }
 
+
+static int count_events(const node *n, int type) {
+  int c = 0;
+  for (int i = 0; i < n->nevents; i++) c += n->events[i] == type;
+  return c;
+}
+
+/* Send one packet each way every 20 ms for `ms` milliseconds; returns packets sent each way. */
+static unsigned talk(world *w, unsigned ms, uint16_t *seq) {
+  uint8_t rtp[172];
+  unsigned n = 0;
+  for (unsigned t = 0; t < ms; t += 20, n++) {
+    make_rtp(rtp, sizeof rtp, (*seq)++);
+    assert_int_equal(firn_session_send_rtp(w->n[0].s, rtp, sizeof rtp, w->now), 0);
+    assert_int_equal(firn_session_send_rtp(w->n[1].s, rtp, sizeof rtp, w->now), 0);
+    w_run(w, NULL, 20 * MS);
+  }
+  w_run(w, NULL, 50 * MS);
+  return n;
+}
+
+static void test_ice_restart_keeps_srtp(void **state) {
+  (void)state;
+  world w;
+  w_init(&w, 9, NULL);
+  w_signal(&w, NULL);
+  assert_true(w_run(&w, both_secure, 10 * SEC));
+  uint16_t seq = 1;
+  unsigned sent = talk(&w, 200, &seq);
+  firn_session_stats a0, b0;
+  firn_session_get_stats(w.n[0].s, &a0);
+  firn_session_get_stats(w.n[1].s, &b0);
+  firn_media_desc before;
+  assert_int_equal(firn_session_get_local_description(w.n[0].s, &before), 0);
+  /* A restarts (a network change, say); media keeps flowing while the descriptions travel */
+  assert_int_equal(firn_session_restart(w.n[0].s, w.now), 0);
+  firn_media_desc after;
+  assert_int_equal(firn_session_get_local_description(w.n[0].s, &after), 0);
+  assert_string_not_equal(after.ice_ufrag, before.ice_ufrag);
+  assert_string_equal(after.fingerprint, before.fingerprint);
+  sent += talk(&w, 100, &seq);
+  signal_one(&w, 0, 1, NULL); /* B answers the restart: restarts itself */
+  sent += talk(&w, 100, &seq);
+  signal_one(&w, 1, 0, NULL);
+  sent += talk(&w, 3000, &seq);
+  /* the same description again is not a restart */
+  firn_media_desc again;
+  assert_int_equal(firn_session_get_local_description(w.n[1].s, &again), 0);
+  assert_int_equal(firn_session_set_remote_description(w.n[0].s, &again, w.now), FIRN_ERR_STATE);
+  /* a different fingerprint is not accepted on a live session */
+  again.ice_ufrag[0] = again.ice_ufrag[0] == 'x' ? 'y' : 'x';
+  char *hex = strchr(again.fingerprint, ' ') + 1;
+  hex[0] = hex[0] == 'A' ? 'B' : 'A';
+  assert_int_equal(firn_session_set_remote_description(w.n[0].s, &again, w.now), FIRN_ERR_UNSUPPORTED);
+  for (int i = 0; i < 2; i++) {
+    node *n = &w.n[i];
+    assert_int_equal(n->secure, 1);  /* no second SECURE: the same keys */
+    assert_int_equal(n->failed, 0);
+    assert_true(count_events(n, FIRN_SESSION_EV_PAIR_CHANGED) >= 1); /* the new generation's pair */
+    assert_int_equal(n->rtp_rx, sent);                                /* nothing lost on the way */
+    firn_ice_state st = firn_agent_get_state(firn_session_agent(n->s), 0);
+    assert_true(st == FIRN_ICE_CONNECTED || st == FIRN_ICE_COMPLETED);
+  }
+  firn_session_stats a1, b1;
+  firn_session_get_stats(w.n[0].s, &a1);
+  firn_session_get_stats(w.n[1].s, &b1);
+  assert_int_equal(a1.dtls_datagrams_in, a0.dtls_datagrams_in); /* no new handshake */
+  assert_int_equal(b1.dtls_datagrams_in, b0.dtls_datagrams_in);
+  assert_int_equal(a1.dtls_datagrams_out, a0.dtls_datagrams_out);
+  assert_int_equal(a1.srtp_replays + a1.srtp_auth_failures + b1.srtp_replays + b1.srtp_auth_failures, 0);
+  w_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_connect_secure_exchange),
@@ -541,6 +614,7 @@ int main(void) {
       cmocka_unit_test(test_no_dtls_plain_rtp),
       cmocka_unit_test(test_destroy_from_media_callback),
       cmocka_unit_test(test_queue_limit_and_bad_args),
+      cmocka_unit_test(test_ice_restart_keeps_srtp),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
