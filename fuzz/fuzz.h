@@ -83,4 +83,20 @@ enum {
   FUZZ_TURN_N_OPS = 15
 };
 
+/* fuzz_dtls programs (format in fuzz_dtls.c). */
+enum {
+  FUZZ_DTLS_OP_START = 0,        /* u8 endpoint (0 A, 1 B) */
+  FUZZ_DTLS_OP_RUN = 1,          /* u8 rounds: exchange datagrams between A and B */
+  FUZZ_DTLS_OP_INJECT = 2,       /* u8 endpoint, u16 len, bytes */
+  FUZZ_DTLS_OP_MUTATE = 3,       /* u8 datagram, u16 pos, u8 xor, u8 cut: a changed copy */
+  FUZZ_DTLS_OP_REPLAY = 4,       /* u8 datagram: a genuine one again */
+  FUZZ_DTLS_OP_ADVANCE = 5,      /* u16 x 10 ms, handle_expiry on both */
+  FUZZ_DTLS_OP_CLOSE = 6,        /* u8 endpoint */
+  FUZZ_DTLS_OP_KEYS = 7,         /* export and compare keys when both are connected */
+  FUZZ_DTLS_OP_FINGERPRINT = 8,  /* u8 len, text */
+  FUZZ_DTLS_OP_SETUP = 9,        /* u8 len, text, u8 remote setup */
+  FUZZ_DTLS_OP_SRTP = 10,        /* u8 kind, u16 len, bytes, [u16 pos, u8 xor] */
+  FUZZ_DTLS_N_OPS = 11
+};
+
 #endif /* FIRN_FUZZ_H */

@@ -278,6 +278,321 @@ def agent_seeds():
     return s
 
 
+# ---------------------------------------------------------------------------------------
+# fuzz_turn (opcodes: fuzz.h FUZZ_TURN_OP_*)
+
+T_RAW, T_RESPONSE, T_PEER_DATA, T_ADVANCE, T_TO_EXPIRY, T_POLL, T_PERMIT, T_BIND, T_REMOVE, \
+    T_WRAP, T_FRAME_LENGTH, T_CONNECTION, T_CLOSE, T_FREE_ON_READY, T_RESIGNED = range(15)
+T_UDP, T_TCP, T_TLS = 0, 1, 2
+T_V6, T_DUAL, T_SMALL, T_LIFETIME60, T_SOFTWARE, T_FREE = 4, 8, 16, 32, 64, 128
+# response flags
+TR_ERROR, TR_NO_SIGN, TR_SHA256_KEY, TR_MI256, TR_FP, TR_WRONG_SOURCE, TR_NO_ADDRS, TR_DUAL = \
+    (1 << i for i in range(8))
+TCODES = [401, 438, 437, 300, 400, 403, 420, 440, 441, 442, 443, 446, 447, 486, 500, 508]
+# peers
+TP_PEER1, TP_PEER2, TP_PEER1_OTHER_PORT, TP_PEER6, TP_STRANGER = range(5)
+# peer data kinds
+TD_DATA, TD_CHANNEL, TD_NO_DATA, TD_BAD_LENGTH = range(4)
+
+
+class TurnProg(Prog):
+    def response(self, back=0, flags=0, err=None, pick=0, attrs=b'', nattrs=0):
+        if err is not None:
+            flags |= TR_ERROR
+            pick = (pick & 0xf0) | TCODES.index(err)
+        return self.op(T_RESPONSE, back, flags, pick, nattrs, attrs)
+
+    def raw(self, data, sel=0):
+        return self.op(T_RAW, sel, struct.pack('>H', len(data)), data)
+
+    def resigned(self, data, back=0, flags=0):
+        return self.op(T_RESIGNED, back, flags, struct.pack('>H', len(data)), data)
+
+    def peer_data(self, peer, kind, data):
+        return self.op(T_PEER_DATA, peer | (kind << 3), len(data), data)
+
+    def wrap(self, peer, data):
+        return self.op(T_WRAP, peer, len(data), data)
+
+    def advance(self, ms):
+        units = ms // 10
+        while units > 0xffff:
+            self.op(T_ADVANCE, struct.pack('>H', 0xffff))
+            units -= 0xffff
+        return self.op(T_ADVANCE, struct.pack('>H', units))
+
+    def allocate(self, sha256=False):
+        self.op(T_POLL).response(0, 0, 401, pick=0x10 | (0x80 if sha256 else 0)).op(T_POLL)
+        return self.response(0, TR_SHA256_KEY if sha256 else 0)
+
+
+def turn_seeds(captures):
+    s = {}
+    for name, tr in (('udp', T_UDP), ('tcp', T_TCP)):
+        # the whole life of an allocation
+        p = TurnProg(tr, 1)
+        p.allocate()
+        p.op(T_PERMIT, TP_PEER1).op(T_BIND, TP_PEER2).op(T_POLL).response(0).response(1)
+        p.peer_data(TP_PEER1, TD_DATA, rtp(1)).peer_data(TP_PEER2, TD_CHANNEL, rtp(2))
+        p.peer_data(TP_STRANGER, TD_DATA, rtp(3)).peer_data(TP_PEER1_OTHER_PORT, TD_DATA, rtp(4))
+        p.peer_data(TP_PEER2, TD_NO_DATA, b'')
+        if tr == T_UDP:
+            p.peer_data(TP_PEER2, TD_BAD_LENGTH, rtp(5))
+        p.wrap(TP_PEER1, rtp(6)).wrap(TP_PEER2, rtp(7)).wrap(TP_STRANGER, rtp(8))
+        p.advance(250000).op(T_POLL).response(0).response(1)
+        p.advance(300000).op(T_POLL).response(0, 0, 438, pick=0x20).op(T_POLL).response(0)
+        p.op(T_REMOVE, TP_PEER1).peer_data(TP_PEER1, TD_DATA, rtp(9))
+        p.op(T_CLOSE).op(T_POLL).response(0)
+        s['turn-%s-lifecycle' % name] = p.b
+
+        # real coturn answers, given our transaction IDs and signed again
+        cap = captures.get(name, {})
+        if cap:
+            p = TurnProg(tr, 2)
+            p.op(T_POLL).resigned(cap['allocate-401']).op(T_POLL)
+            p.resigned(cap['allocate-ok'])
+            p.op(T_PERMIT, TP_PEER1).op(T_POLL).resigned(cap['create-permission-ok'])
+            p.raw(cap['data-indication'])
+            p.op(T_BIND, TP_PEER1).op(T_POLL).resigned(cap['channel-bind-ok'])
+            p.raw(cap['channel-data'])
+            p.op(T_BIND, TP_PEER2).op(T_POLL).resigned(cap['channel-bind-400'])
+            p.advance(560000).op(T_POLL).resigned(cap['refresh-438']).op(T_POLL)
+            p.resigned(cap['refresh-ok'])
+            p.op(T_PERMIT, TP_PEER2).op(T_POLL).resigned(cap['create-permission-401'])
+            p.op(T_CLOSE).op(T_POLL).resigned(cap['refresh-0-ok'])
+            s['turn-%s-coturn' % name] = p.b
+            p = TurnProg(tr, 3)
+            p.op(T_POLL).resigned(cap['allocate-401']).op(T_POLL).resigned(cap['allocate-437'])
+            s['turn-%s-coturn-437' % name] = p.b
+            # captured messages as they are (wrong TIDs): dropped
+            p = TurnProg(tr, 4)
+            for k in sorted(cap):
+                p.raw(cap[k])
+            s['turn-%s-coturn-raw' % name] = p.b
+
+    # stream split into small pieces, and framing errors
+    p = TurnProg(T_TCP, 5)
+    p.op(T_POLL).response(0, 0, 401).op(T_POLL)
+    if captures.get('tcp'):
+        p.raw(captures['tcp']['data-indication'], sel=2 | (3 << 2))
+    p.raw(bytes.fromhex('4000ffff') + bytes(64), sel=0)
+    s['turn-tcp-bad-frame'] = p.b
+    p = TurnProg(T_TCP | T_SMALL, 6)
+    p.allocate().raw(bytes.fromhex('0117ffff2112a442') + bytes(12), sel=2)
+    s['turn-tcp-oversized'] = p.b
+
+    # sha-256 password algorithm, MESSAGE-INTEGRITY-SHA256, FINGERPRINT
+    p = TurnProg(T_UDP | T_SOFTWARE, 7)
+    p.allocate(sha256=True).op(T_PERMIT, TP_PEER1).op(T_POLL).response(0, TR_SHA256_KEY | TR_MI256 | TR_FP)
+    s['turn-udp-sha256'] = p.b
+
+    # ALTERNATE-SERVER redirect (allowed once), then from elsewhere
+    p = TurnProg(T_UDP, 8)
+    p.op(T_POLL).response(0, 0, 300).op(T_POLL).allocate()
+    p.op(T_PERMIT, TP_PEER1).op(T_POLL).response(0).peer_data(TP_PEER1, TD_DATA, rtp(1))
+    s['turn-udp-redirect'] = p.b
+    p = TurnProg(T_UDP, 8)
+    p.op(T_POLL).response(0, 0, 300).op(T_POLL).response(0, 0, 300, pick=0x10).op(T_POLL)
+    s['turn-udp-redirect-twice'] = p.b
+
+    # error answers, unsigned successes, wrong source, missing addresses
+    p = TurnProg(T_UDP, 9)
+    p.op(T_POLL).response(0, TR_NO_SIGN).response(0, TR_WRONG_SOURCE, 401).response(0, 0, 401)
+    p.op(T_POLL).response(0, TR_NO_ADDRS).response(0, TR_NO_SIGN).response(0, 0, 486)
+    s['turn-udp-refused'] = p.b
+    for code in (437, 441, 508, 400):
+        p = TurnProg(T_UDP, 10)
+        p.op(T_POLL).response(0, 0, 401).op(T_POLL).response(0, 0, code)
+        s['turn-udp-error-%d' % code] = p.b
+
+    # IPv6 relayed family, dual allocation
+    p = TurnProg(T_UDP | T_V6, 11)
+    p.allocate().op(T_PERMIT, TP_PEER6).op(T_PERMIT, TP_PEER1).op(T_POLL).response(0)
+    p.peer_data(TP_PEER6, TD_DATA, rtp(1))
+    s['turn-udp-ipv6'] = p.b
+    p = TurnProg(T_UDP | T_DUAL, 12)
+    p.op(T_POLL).response(0, 0, 401).op(T_POLL).response(0, TR_DUAL)
+    p.op(T_PERMIT, TP_PEER6).op(T_BIND, TP_PEER6).op(T_POLL).response(0).response(1)
+    p.peer_data(TP_PEER6, TD_CHANNEL, rtp(1))
+    s['turn-udp-dual'] = p.b
+
+    # small tables: permissions and channels run out
+    p = TurnProg(T_UDP | T_SMALL | T_LIFETIME60, 13)
+    p.allocate()
+    for peer in range(5):
+        p.op(T_BIND, peer)
+    p.op(T_POLL)
+    for i in range(5):
+        p.response(i)
+    p.advance(50000).op(T_POLL).response(0).advance(70000)
+    s['turn-udp-small-tables'] = p.b
+
+    # nobody answers: retransmissions, then timeout
+    p = TurnProg(T_UDP, 14)
+    for _ in range(12):
+        p.op(T_TO_EXPIRY).op(T_POLL)
+    s['turn-udp-timeout'] = p.b
+    p = TurnProg(T_TCP, 15)
+    p.op(T_CONNECTION, 1).op(T_CONNECTION, 0).advance(40000)
+    s['turn-tcp-connection-lost'] = p.b
+
+    # TLS: whatever bytes the "server" sends go into the handshake
+    p = TurnProg(T_TLS, 16)
+    p.op(T_POLL).raw(bytes.fromhex('160303002a0200002603035c') + bytes(38))
+    p.raw(bytes.fromhex('15030300020228'))
+    s['turn-tls-garbage'] = p.b
+
+    # freed from inside its on_state callback
+    p = TurnProg(T_UDP | T_FREE, 17)
+    p.allocate()
+    s['turn-udp-free-on-ready'] = p.b
+
+    # frame_length on edge cases
+    p = TurnProg(T_UDP, 18)
+    for frame in (b'', b'\x40', bytes.fromhex('40000000'), bytes.fromhex('4fff0004aabbccdd'),
+                  bytes.fromhex('000100002112a442') + bytes(12), bytes.fromhex('0001ffff'),
+                  bytes.fromhex('80000004')):
+        p.op(T_FRAME_LENGTH, struct.pack('>H', 1500), len(frame), frame)
+    p.op(T_FRAME_LENGTH, struct.pack('>H', 3), 4, bytes.fromhex('40000000'))
+    s['turn-frame-length'] = p.b
+    return s
+
+
+def read_captures(path):
+    caps = {}
+    if not os.path.isdir(path):
+        return caps
+    for name in sorted(os.listdir(path)):
+        transport, _, what = name.split('-', 2)
+        with open(os.path.join(path, name), 'rb') as f:
+            caps.setdefault(transport, {})[what] = f.read()
+    return caps
+
+
+# ---------------------------------------------------------------------------------------
+# fuzz_dtls (opcodes: fuzz.h FUZZ_DTLS_OP_*)
+
+D_START, D_RUN, D_INJECT, D_MUTATE, D_REPLAY, D_ADVANCE, D_CLOSE, D_KEYS, D_FINGERPRINT, \
+    D_SETUP, D_SRTP = range(11)
+D_A_SERVER, D_MTU256, D_WRONG_FP = 1, 8, 16
+D_SRTP_PROFILE = 32  # x profile index 0..3
+
+
+def record(ctype, epoch, seq, body):
+    return struct.pack('>BHH', ctype, 0xfefd, epoch) + seq.to_bytes(6, 'big') + \
+        struct.pack('>H', len(body)) + body
+
+
+class DtlsProg(Prog):
+    def __init__(self, options):
+        self.b = bytearray([options])
+
+    def inject(self, data, to=0):
+        return self.op(D_INJECT, to, struct.pack('>H', len(data)), data)
+
+    def mutate(self, idx, pos, x, cut=0):
+        return self.op(D_MUTATE, idx, struct.pack('>H', pos), x, cut)
+
+    def text(self, code, t, extra=None):
+        t = t.encode() if isinstance(t, str) else t
+        self.op(code, len(t), t)
+        if extra is not None:
+            self.b.append(extra)
+        return self
+
+    def srtp(self, kind, data, pos=0, x=0):
+        self.op(D_SRTP, kind, struct.pack('>H', len(data)), data)
+        if kind & 2:
+            self.b += struct.pack('>HB', pos, x)
+        return self
+
+
+def handshake(p):
+    return p.op(D_START, 1).op(D_START, 0).op(D_RUN, 15)
+
+
+CHROME_FP = ('sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:'
+             'C2:43:F0:A1:58:D0:A1:2C:19:08')
+FIREFOX_FP = ('sha-256 A7:24:12:59:B5:5B:27:8D:7E:4F:2E:2F:6A:B2:40:9C:0B:1C:27:D3:2A:6C:'
+              '66:5E:33:9D:27:39:7B:AC:60:F2')
+
+
+def dtls_seeds():
+    s = {}
+    for name, opts in (('client', 0), ('server', D_A_SERVER)):
+        # connect, export keys, then hostile records at the connected endpoint
+        p = DtlsProg(opts)
+        handshake(p).op(D_KEYS)
+        p.inject(record(21, 0, 99, b'\x02\x28'))                # plaintext fatal alert
+        p.inject(record(23, 1, 50, bytes(range(48))))             # app data, bad MAC
+        p.inject(record(22, 0, 0, bytes.fromhex('01000020000000000000002000') + bytes(32)))
+        p.inject(record(22, 1, 1000, bytes(64)))                  # encrypted handshake junk
+        p.inject(record(20, 1, 7, b'\x01'))                      # ChangeCipherSpec again
+        p.inject(b'\x17\xfe\xfd\x00\x01')                       # truncated header
+        p.inject(b'')
+        for i in range(8):
+            p.mutate(i, 13 + i * 5, 1 << (i % 8))
+            p.op(D_REPLAY, i)
+        p.mutate(3, 0, 0, cut=10).op(D_RUN, 4).op(D_KEYS)
+        p.op(D_ADVANCE, struct.pack('>H', 100)).op(D_KEYS)
+        p.op(D_CLOSE, 1).op(D_RUN, 4)
+        s['dtls-%s-connected' % name] = p.b
+
+        # hostile bytes while the handshake runs
+        p = DtlsProg(opts)
+        p.op(D_START, 1).op(D_START, 0).op(D_RUN, 1)
+        p.inject(record(22, 0, 1, bytes.fromhex('0e000000000100000000000000')), to=0)
+        p.mutate(0, 25, 0xff).op(D_RUN, 1).mutate(1, 60, 0x10).op(D_RUN, 15).op(D_KEYS)
+        s['dtls-%s-handshake-hostile' % name] = p.b
+
+        # the peer expects another fingerprint: the handshake fails cleanly
+        p = DtlsProg(opts | D_WRONG_FP)
+        handshake(p).op(D_ADVANCE, struct.pack('>H', 3100)).op(D_RUN, 4)
+        s['dtls-%s-wrong-fingerprint' % name] = p.b
+
+    for i in range(4):
+        p = DtlsProg((i << 1) | D_MTU256 | (D_A_SERVER if i & 1 else 0))
+        handshake(p).op(D_KEYS)
+        s['dtls-profiles-%d-mtu256' % i] = p.b
+
+    # a stuck handshake: nobody answers, the timeout ends it
+    p = DtlsProg(0)
+    p.op(D_START, 0)
+    for _ in range(4):
+        p.op(D_ADVANCE, struct.pack('>H', 1000))
+    p.op(D_ADVANCE, struct.pack('>H', 3000))
+    s['dtls-handshake-timeout'] = p.b
+
+    # a=fingerprint values: browsers, other hashes, spellings, and broken ones
+    p = DtlsProg(0)
+    for t in (CHROME_FP, FIREFOX_FP, CHROME_FP.lower(), 'SHA-256\t' + CHROME_FP[8:] + '  \r\n',
+              'sha-1 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB',
+              'sha-224 ' + ':'.join(['AB'] * 28), 'sha-384 ' + ':'.join(['0F'] * 48),
+              'sha-512 ' + ':'.join(['e0'] * 64), 'md5 00:11', 'sha-256 ' + ':'.join(['AB'] * 31),
+              'sha-256 AB:CD:', 'sha-256 ABCD', 'sha-256', '', ' sha-256 AB', 'sha-256 G0:' +
+              ':'.join(['00'] * 31)):
+        p.text(D_FINGERPRINT, t)
+    for t in ('actpass', 'active', 'passive', 'holdconn', 'ACTPASS', 'Active', 'actpass\r\n',
+              'act', '', 'passive ', 'actpassive'):
+        for remote in range(4):
+            p.text(D_SETUP, t, remote)
+    s['dtls-sdp-attributes'] = p.b
+
+    # SRTP/SRTCP with fixed keys: round trips, a flipped bit, a replay, raw packets
+    for prof in range(4):
+        p = DtlsProg(prof * D_SRTP_PROFILE)
+        pkt = rtp(1, 160)
+        p.srtp(2, pkt).srtp(2, rtp(2, 160), pos=20, x=1).srtp(2 | 4, rtp(3, 160), pos=30, x=0x80)
+        p.srtp(2 | 4, rtp(4, 20), pos=1, x=0x01).srtp(2 | 4, rtp(5, 20), pos=200, x=0x40)
+        p.srtp(2, pkt)  # the same sequence number again
+        rtcp_sr = bytes.fromhex('80c80006') + struct.pack('>I', 0x1234) + bytes(20)
+        p.srtp(3, rtcp_sr).srtp(3 | 4, rtcp_sr, pos=4, x=0xff).srtp(3 | 4, rtcp_sr, pos=30, x=1)
+        p.srtp(0, rtp(7, 40) + bytes(10)).srtp(1, rtcp_sr + bytes(14)).srtp(0, b'\x80')
+        p.srtp(0, b'').srtp(1, bytes.fromhex('80c8'))
+        s['dtls-srtp-profile-%d' % prof] = p.b
+    return s
+
+
 def write(dirpath, seeds):
     os.makedirs(dirpath, exist_ok=True)
     for name, data in sorted(seeds.items()):
@@ -290,6 +605,16 @@ def main():
         sys.exit('usage: gen_seeds.py CORPUS_DIR')
     out = sys.argv[1]
     write(os.path.join(out, 'agent'), agent_seeds())
+    here = os.path.dirname(os.path.abspath(__file__))
+    captures = read_captures(os.path.join(here, 'captures', 'coturn'))
+    turn = turn_seeds(captures)
+    # the captured coturn messages themselves, as raw datagrams for a fresh client
+    for transport, msgs in captures.items():
+        for what, data in msgs.items():
+            p = TurnProg(T_UDP if transport == 'udp' else T_TCP, 20)
+            turn['coturn-%s-%s' % (transport, what)] = p.op(T_POLL).raw(data).b
+    write(os.path.join(out, 'turn'), turn)
+    write(os.path.join(out, 'dtls'), dtls_seeds())
 
 
 if __name__ == '__main__':
