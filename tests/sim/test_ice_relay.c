@@ -375,6 +375,32 @@ static void test_ice_relay_spoofed_server(void **state) {
   world_free(w);
 }
 
+/* close() while allocations are still in flight (a silent UDP server, a TCP server whose
+ * connection is still opening): nothing is left running, nothing more is sent. */
+static void test_ice_relay_close_while_allocating(void **state) {
+  (void)state;
+  for (int tcp = 0; tcp < 2; tcp++) {
+    relay_world rw;
+    relay_world_new(&rw, 72 + (uint64_t)tcp, NULL, NULL);
+    world *w = &rw.w;
+    firn_ice_server t = turn_server("203.0.113.99:3478", tcp ? FIRN_TRANSPORT_TCP : FIRN_TRANSPORT_UDP);
+    peer_start_ex(&w->pa, w->s, w->a, "A", "192.168.1.10:5000", "eth0", NULL, FIRN_ICE_CONTROLLING, NULL, 1, &t);
+    sim_run_for(w->s, 1 * SEC);
+    SIM_ASSERT(w->s, !w->pa.gathering_done);
+    assert_int_equal(firn_agent_close(w->pa.ag, sim_now(w->s)), 0);
+    peer_sync(&w->pa);
+    sim_run_for(w->s, 10 * SEC);
+    SIM_ASSERT_EQ(w->s, firn_agent_expiry(w->pa.ag), FIRN_TIME_NEVER);
+    sim_stats before, after;
+    sim_get_stats(w->s, &before);
+    sim_run_for(w->s, 60 * SEC);
+    sim_get_stats(w->s, &after);
+    SIM_ASSERT_EQ(w->s, after.sent, before.sent);
+    for (int i = 0; i < PEER_MAX_CONNS; i++) SIM_ASSERT_EQ(w->s, w->pa.conns[i].id, 0);
+    world_free(w);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_relay_both_symmetric),
@@ -385,6 +411,7 @@ int main(void) {
       cmocka_unit_test(test_ice_relay_turn_tls_udp_blocked),
       cmocka_unit_test(test_ice_relay_srflx_from_turn),
       cmocka_unit_test(test_ice_relay_spoofed_server),
+      cmocka_unit_test(test_ice_relay_close_while_allocating),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
