@@ -378,10 +378,12 @@ static void print_json(void) {
   int payload_ok = P.bad == 0 && P.received > 0;
   printf("{\"selected_pair\":\"%s\",\"dtls\":\"%s\",\"srtp_profile\":\"%s\",\"sent\":%u,\"received\":%u,"
          "\"payload_ok\":%s,\"connect_ms\":%.1f,\"role\":\"%s\",\"ice_role\":\"%s\",\"bad_packets\":%u,"
-         "\"srtp_auth_failures\":%llu,\"srtp_replays\":%llu,\"error\":\"%s\"}\n",
+         "\"srtp_auth_failures\":%llu,\"srtp_replays\":%llu,\"dropped_not_selected\":%llu,"
+         "\"dtls_datagrams_in\":%llu,\"error\":\"%s\"}\n",
          pair, dtls, firn_srtp_profile_name(prof) ? firn_srtp_profile_name(prof) : "none", P.sent, P.received,
          payload_ok ? "true" : "false", connect_ms, P.offer ? "offer" : "answer", ice_role, P.bad,
          (unsigned long long)st.srtp_auth_failures, (unsigned long long)st.srtp_replays,
+         (unsigned long long)st.dropped_not_selected, (unsigned long long)st.dtls_datagrams_in,
          P.failed ? firn_strerror(P.fail_error) : P.exit_code ? "timeout or missing packets" : "");
   fflush(stdout);
 }
@@ -688,6 +690,8 @@ int main(int argc, char **argv) {
     us.ips = P.ips;
     us.n_ips = P.n_ips;
   }
+  us.tls_ca_file = P.turn_ca;
+  us.tls_insecure = P.turn_insecure;
   us.tcp = P.tcp || P.tcp_only;
   us.udp = !P.tcp_only;
   us.agent.lite = P.lite;
@@ -733,8 +737,6 @@ int main(int argc, char **argv) {
       goto run;
     }
   }
-  if ((P.turn_ca || P.turn_insecure) && P.verbose)
-    logf_("note: TLS options for turns: are passed on once TURN over TLS lands");
   uv_timer_start(&P.tick, tick_cb, 100, 100);
   rc = firn_uv_agent_gather(P.ua);
   if (rc < 0) {

@@ -204,6 +204,7 @@ typedef struct firn_session_stats {
   uint64_t dropped_not_selected;              /**< DTLS/media from a pair that is not selected */
   uint64_t dropped_not_secure;                /**< media before keys existed */
   uint64_t dropped_other;                     /**< unknown first byte, oversize */
+  uint64_t dropped_no_pair;                   /**< outgoing: no usable selected pair when due */
   uint64_t dtls_datagrams_in, dtls_datagrams_out;
 } firn_session_stats;
 

@@ -72,6 +72,11 @@ typedef struct firn_uv_settings {
   /** UDP host candidates (default 1) and ICE-TCP candidates (default 0; RFC 6544: a
    *  passive listener per address plus active candidates). */
   int udp, tcp;
+  /** How to verify turns: servers (TURN over TLS): a CA bundle (PEM) and/or a CA directory;
+   *  both NULL: the system's default store. `tls_insecure` 1 skips verification (tests
+   *  only). Copied. */
+  const char *tls_ca_file, *tls_ca_dir;
+  int tls_insecure;
 } firn_uv_settings;
 
 FIRN_API void firn_uv_settings_default(firn_uv_settings *s);

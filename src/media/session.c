@@ -17,8 +17,12 @@
 #define SLOT_SIZE 2048 /* plaintext + SRTP trailer + TURN/TCP framing */
 #define RX_SIZE 2048
 
+/* A protected packet or DTLS datagram waiting to be sent. It is wrapped for the selected
+ * pair (TURN framing, TLS to the TURN server, RFC 4571) only when it leaves through
+ * poll_transmit, right after the agent's own queue: a stream's TLS records are then
+ * encrypted in the order they are sent, and packets queued before a pair switch take the
+ * new pair. */
 typedef struct tx_slot {
-  firn_path path;
   size_t len;
   uint8_t data[SLOT_SIZE];
 } tx_slot;
@@ -40,7 +44,8 @@ struct firn_session {
   int error;
   firn_srtp_profile profile;
   int remote_set;
-  int restart_local;             /* we restarted ICE and wait for the answer */
+  int restart_local;
+  int agent_close_pending;       /* close the agent once the queue (close_notify) is out */             /* we restarted ICE and wait for the answer */
   char rufrag[FIRN_ICE_CRED_MAX + 1], rpwd[FIRN_ICE_CRED_MAX + 1];
   firn_fingerprint remote_fp;
   int gathering_done;
@@ -134,14 +139,13 @@ static int on_selected_path(const firn_session *s, const firn_path *p) {
   return path_equal(&sel, p);
 }
 
-/* Wrap `len` bytes of s->scratch for the selected pair into the queue. */
+/* Queue `len` bytes of s->scratch for the selected pair. */
 static int enqueue_scratch(firn_session *s, size_t len) {
   if (s->q_count >= s->q_cap) return FIRN_ERR_LIMIT;
+  if (len > sizeof s->q[0].data) return FIRN_ERR_INVALID_ARG;
   tx_slot *slot = &s->q[(s->q_head + s->q_count) % s->q_cap];
-  firn_ssize n = firn_agent_write_data(s->agent, s->stream, 1, s->scratch, len, slot->data,
-                                       sizeof slot->data, &slot->path, s->now);
-  if (n < 0) return (int)n;
-  slot->len = (size_t)n;
+  memcpy(slot->data, s->scratch, len);
+  slot->len = len;
   s->q_count++;
   return FIRN_OK;
 }
@@ -154,7 +158,6 @@ static void drain_dtls(firn_session *s) {
     firn_ssize n = firn_dtls_poll_transmit(s->dtls, s->scratch, sizeof s->scratch);
     if (n < 0) return;
     if (enqueue_scratch(s, (size_t)n) == FIRN_OK) s->st.dtls_datagrams_out++;
-    /* without a selected pair the flight is lost; DTLS retransmits it */
   }
 }
 
@@ -621,14 +624,25 @@ firn_ssize firn_session_poll_transmit(firn_session *s, uint64_t now, uint8_t *bu
   firn_ssize n = firn_agent_poll_transmit(s->agent, now, buf, cap, path);
   if (n != FIRN_ERR_WOULDBLOCK) return n;
   drain_dtls(s);
-  if (!s->q_count) return FIRN_ERR_WOULDBLOCK;
-  tx_slot *slot = &s->q[s->q_head];
-  if (slot->len > cap) return FIRN_ERR_NOBUF;
-  memcpy(buf, slot->data, slot->len);
-  *path = slot->path;
-  s->q_head = (s->q_head + 1) % s->q_cap;
-  s->q_count--;
-  return (firn_ssize)slot->len;
+  while (s->q_count) {
+    tx_slot *slot = &s->q[s->q_head];
+    n = firn_agent_write_data(s->agent, s->stream, 1, slot->data, slot->len, buf, cap, path, now);
+    if (n == FIRN_ERR_NOBUF) return n; /* stays queued for a bigger buffer */
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_count--;
+    if (n >= 0) return n;
+    /* no usable pair at the moment (consent lost, a relay reconnecting): DTLS retransmits,
+     * media is real-time and not worth keeping */
+    s->st.dropped_no_pair++;
+    firn_log(&s->log, FIRN_LOG_DEBUG, "media", "cannot send %zu bytes on the selected pair: %s", slot->len,
+             firn_strerror((int)n));
+  }
+  if (s->agent_close_pending) {
+    s->agent_close_pending = 0;
+    firn_agent_close(s->agent, now);
+    return firn_agent_poll_transmit(s->agent, now, buf, cap, path);
+  }
+  return FIRN_ERR_WOULDBLOCK;
 }
 
 uint64_t firn_session_expiry(const firn_session *s) {
@@ -694,10 +708,11 @@ int firn_session_close(firn_session *s, uint64_t now) {
     firn_dtls_state ds = firn_dtls_get_state(s->dtls);
     if (ds == FIRN_DTLS_CONNECTED || ds == FIRN_DTLS_HANDSHAKING) {
       firn_dtls_close(s->dtls, now);
-      drain_dtls(s); /* queue close_notify while the pair still exists */
+      drain_dtls(s); /* queue close_notify */
     }
   }
-  firn_agent_close(s->agent, now);
+  if (s->q_count) s->agent_close_pending = 1; /* poll_transmit sends the queue first */
+  else firn_agent_close(s->agent, now);
   if (!was_failed) emit(s, FIRN_SESSION_EV_CLOSED, 0, "closed locally");
   return leave(s, FIRN_OK);
 }

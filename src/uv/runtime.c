@@ -72,8 +72,9 @@ struct firn_uv_agent {
   unsigned open_handles;      /* handles not yet closed (timer, sockets, conns, listeners) */
   void (*close_cb)(void *arg);
   void *close_arg;
-  /* copies of the settings' string lists */
+  /* copies of the settings' string lists and TLS trust settings */
   char **ips, **allow, **deny;
+  char *tls_ca_file, *tls_ca_dir;
   uint8_t rx[RX_BUF_SIZE];
   uint8_t tx[TX_BUF_SIZE];
 };
@@ -627,6 +628,9 @@ static int add_resolved(firn_uv_agent *ua, const firn_server_uri *uri, const fir
   srv.username = user;
   srv.password = pass;
   srv.server_name = uri->host;
+  srv.tls_ca_file = ua->tls_ca_file;
+  srv.tls_ca_dir = ua->tls_ca_dir;
+  srv.tls_insecure = ua->settings.tls_insecure;
   int rc = firn_agent_add_server(ua->core, &srv);
   if (rc < 0)
     firn_log(&ua->log, FIRN_LOG_WARN, "uv", "server %s not added: %s", uri->host, firn_strerror(rc));
@@ -781,6 +785,8 @@ static int uv_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settings *
   ua->settings.ips = NULL;
   ua->settings.allow_ifnames = NULL;
   ua->settings.deny_ifnames = NULL;
+  ua->settings.tls_ca_file = NULL;
+  ua->settings.tls_ca_dir = NULL;
   ua->app_cb = s->agent.callbacks;
   ua->app_user = s->agent.user;
   ua->log.fn = s->agent.log;
@@ -791,6 +797,11 @@ static int uv_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settings *
   ua->allow = copy_list(ua, s->allow_ifnames, s->n_allow_ifnames, &err);
   ua->deny = copy_list(ua, s->deny_ifnames, s->n_deny_ifnames, &err);
   if (err < 0) goto fail;
+  if ((s->tls_ca_file && !(ua->tls_ca_file = dupstr(ua, s->tls_ca_file))) ||
+      (s->tls_ca_dir && !(ua->tls_ca_dir = dupstr(ua, s->tls_ca_dir)))) {
+    err = FIRN_ERR_NOMEM;
+    goto fail;
+  }
 
   firn_agent_settings as = s->agent;
   memset(&as.callbacks, 0, sizeof as.callbacks);
@@ -824,6 +835,8 @@ static int uv_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_settings *
   *out = ua;
   return FIRN_OK;
 fail:
+  firn_free(&alloc, ua->tls_ca_file);
+  firn_free(&alloc, ua->tls_ca_dir);
   free_list(ua, ua->ips);
   free_list(ua, ua->allow);
   free_list(ua, ua->deny);
@@ -889,6 +902,8 @@ static void maybe_free(firn_uv_agent *ua) {
   free_list(ua, ua->ips);
   free_list(ua, ua->allow);
   free_list(ua, ua->deny);
+  firn_free(&ua->alloc, ua->tls_ca_file);
+  firn_free(&ua->alloc, ua->tls_ca_dir);
   while (ua->socks) {
     uv_sock *s = ua->socks;
     ua->socks = s->next;

@@ -11,17 +11,25 @@ if [ ! -x "$peer" ]; then
   exit 77
 fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/firn-peer-test.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+coturn_dir=""
+cleanup() {
+  if [ -n "$coturn_dir" ]; then "$root/scripts/coturn.sh" stop "$coturn_dir" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 fails=0
 
 check_json() { # file dtls_expected packets
   python3 - "$1" "$2" "$3" <<'PY'
-import json, re, sys
+import json, os, re, sys
 j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 want_dtls = sys.argv[2]
+want_type = os.environ.get("WANT_TYPE", "")
 errs = []
 pair = re.compile(r"^(host|srflx|prflx|relay)/(udp|tcp-active|tcp-passive|tcp-so) 127\.0\.0\.1:\d+ <-> "
                   r"(host|srflx|prflx|relay)/(udp|tcp-active|tcp-passive|tcp-so) 127\.0\.0\.1:\d+$")
+if want_type and not j["selected_pair"].startswith(want_type + "/"): errs.append("local type in %r" % j["selected_pair"])
+if want_type and " <-> " + want_type + "/" not in j["selected_pair"]: errs.append("remote type in %r" % j["selected_pair"])
 if not pair.match(j["selected_pair"]): errs.append("selected_pair %r" % j["selected_pair"])
 if j["dtls"] != want_dtls: errs.append("dtls %r" % j["dtls"])
 if want_dtls == "ok" and not j["srtp_profile"].startswith("SRTP_"): errs.append("srtp_profile %r" % j["srtp_profile"])
@@ -64,6 +72,27 @@ call dtls_srtp ok
 call no_dtls none --no-dtls
 PACKETS=40 call short_ta10 ok --packets 40 --ta 10
 PACKETS=40 call ice_tcp_only ok --packets 40 --tcp-only
+
+# Through a real coturn on 127.0.0.1 with the relay-only policy: TURN over UDP, TCP and TLS
+if command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ]; then
+  coturn_dir="$work/coturn"
+  mkdir -p "$coturn_dir"
+  if "$root/scripts/coturn.sh" start "$coturn_dir" --tls >"$work/coturn.out" 2>&1; then
+    # shellcheck disable=SC1091
+    . "$coturn_dir/coturn.env"
+    cred=(--relay-only --turn-user "$FIRN_COTURN_USER" --turn-pass "$FIRN_COTURN_PASS")
+    WANT_TYPE=relay PACKETS=50 call turn_udp_relay_only ok --packets 50 "${cred[@]}" \
+      --turn "turn:127.0.0.1:$FIRN_COTURN_PORT"
+    WANT_TYPE=relay PACKETS=50 call turn_tcp_relay_only ok --packets 50 "${cred[@]}" \
+      --turn "turn:127.0.0.1:$FIRN_COTURN_PORT?transport=tcp"
+    WANT_TYPE=relay PACKETS=50 call turns_tls_relay_only ok --packets 50 "${cred[@]}" \
+      --turn "turns:127.0.0.1:$FIRN_COTURN_TLS_PORT" --turn-ca "$FIRN_COTURN_CA"
+  else
+    echo "== coturn did not start: FAILED"; cat "$work/coturn.out"; fails=$((fails + 1))
+  fi
+else
+  echo "== coturn (turnserver) not installed: TURN calls skipped"
+fi
 
 # --wav-in on the offerer, --wav-out on the answerer: what is recorded is the input after one
 # G.711 mu-law round trip (the answerer accepts the non-pattern payload with --no-verify)
