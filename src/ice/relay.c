@@ -34,6 +34,8 @@ struct ice_relay {
   ice_local *cand;          /* the relay candidate once allocated */
   firn_addr server_addr;    /* current server (after a redirect) */
   uint8_t done;             /* gathering outcome known */
+  uint8_t retry;            /* 437 over TCP/TLS: start again on a new connection (timers) */
+  uint8_t retried;
 };
 
 static void server_name(const firn_agent *ag, const ice_relay *r, char *buf, size_t size) {
@@ -130,6 +132,7 @@ static void relay_ready(firn_agent *ag, ice_relay *r) {
 static void relay_on_state(void *user, firn_turn *t, firn_turn_state state) {
   ice_relay *r = user;
   firn_agent *ag = r->ag;
+  if (t != r->t) return; /* an object being replaced */
   ice_stream *st = firn_ice_stream(ag, r->stream);
   if (state == FIRN_TURN_READY) {
     relay_ready(ag, r);
@@ -139,6 +142,16 @@ static void relay_on_state(void *user, firn_turn *t, firn_turn_state state) {
     (void)firn_turn_get_info(t, &info);
     char name[96];
     server_name(ag, r, name, sizeof name);
+    if (info.failure == FIRN_TURN_FAIL_MISMATCH && r->transport != FIRN_TRANSPORT_UDP && !r->cand && !r->retried &&
+        !ag->closed) {
+      /* 437 (RFC 8656 7.2): the server still holds an allocation for this 5-tuple; a new
+       * connection is a new 5-tuple. Over UDP that would take a new local port, which only the
+       * runtime can bind. Done from the timers, outside this object's callback. */
+      ICE_LOG(ag, FIRN_LOG_INFO, "stream %u: TURN server %s: allocation mismatch, retrying on a new connection",
+              r->stream, name);
+      r->retry = 1;
+      return;
+    }
     if (info.error_code)
       ICE_LOG(ag, FIRN_LOG_WARN, "stream %u: TURN server %s: %s (error %d)%s", r->stream, name,
               firn_turn_failure_name(info.failure), info.error_code,
@@ -157,8 +170,9 @@ static void relay_on_state(void *user, firn_turn *t, firn_turn_state state) {
 
 static void relay_on_data(void *user, firn_turn *t, const firn_addr *peer, const uint8_t *data, size_t len,
                           uint64_t now) {
-  (void)t; (void)now;
+  (void)now;
   ice_relay *r = user;
+  if (t != r->t) return;
   firn_agent *ag = r->ag;
   ice_stream *st = firn_ice_stream(ag, r->stream);
   if (!st || !r->cand || ag->closed) return;
@@ -173,6 +187,10 @@ static void relay_on_data(void *user, firn_turn *t, const firn_addr *peer, const
 static void relay_on_connect(void *user, firn_turn *t, const firn_addr *server) {
   ice_relay *r = user;
   firn_agent *ag = r->ag;
+  if (t != r->t) {
+    (void)firn_turn_connected(t, 0, ag->now);
+    return;
+  }
   ice_tcp_conn *old = firn_ice_tcp_find(ag, r->conn);
   if (old) { /* a new server (ALTERNATE-SERVER): the old connection is done */
     old->relay = NULL;
@@ -191,8 +209,8 @@ static void relay_on_connect(void *user, firn_turn *t, const firn_addr *server) 
 }
 
 static void relay_on_close_connection(void *user, firn_turn *t) {
-  (void)t;
   ice_relay *r = user;
+  if (t != r->t) return; /* the replacement closed the old connection itself */
   ice_tcp_conn *c = firn_ice_tcp_find(r->ag, r->conn);
   r->conn = 0;
   if (!c) return;
@@ -202,6 +220,8 @@ static void relay_on_close_connection(void *user, firn_turn *t) {
 
 /* ------------------------------------------------------------------------------------------ */
 /* Gathering                                                                                   */
+
+static int relay_turn_new(firn_agent *ag, ice_relay *r);
 
 static int relay_start(firn_agent *ag, ice_stream *st, ice_local *base, unsigned server, uint64_t now) {
   if (ag->nrelay >= ICE_MAX_RELAYS) return FIRN_ERR_LIMIT;
@@ -216,6 +236,23 @@ static int relay_start(firn_agent *ag, ice_stream *st, ice_local *base, unsigned
   r->server = server;
   r->transport = srv->transport;
   r->server_addr = srv->addr;
+  rc = relay_turn_new(ag, r);
+  if (rc < 0) {
+    firn_free(&ag->alloc, r);
+    return rc;
+  }
+  ag->relays[ag->nrelay++] = r;
+  rc = firn_turn_start(r->t, now);
+  if (rc < 0) {
+    r->done = 1;
+    return rc;
+  }
+  return FIRN_OK;
+}
+
+static int relay_turn_new(firn_agent *ag, ice_relay *r) {
+  const ice_turn_server *srv = &ag->turns[r->server];
+  ice_local *base = r->base;
   firn_turn_settings ts;
   firn_turn_settings_default(&ts);
   ts.alloc = &ag->alloc;
@@ -242,18 +279,7 @@ static int relay_start(firn_agent *ag, ice_stream *st, ice_local *base, unsigned
   ts.callbacks.on_connect = relay_on_connect;
   ts.callbacks.on_close_connection = relay_on_close_connection;
   ts.user = r;
-  rc = firn_turn_new(&r->t, &ts);
-  if (rc < 0) {
-    firn_free(&ag->alloc, r);
-    return rc;
-  }
-  ag->relays[ag->nrelay++] = r;
-  rc = firn_turn_start(r->t, now);
-  if (rc < 0) {
-    r->done = 1;
-    return rc;
-  }
-  return FIRN_OK;
+  return firn_turn_new(&r->t, &ts);
 }
 
 /* Allocations for a stream: one per (UDP host base, TURN server of the base's family). The
@@ -432,14 +458,47 @@ firn_ssize firn_ice_relay_poll(firn_agent *ag, uint64_t now, uint8_t *buf, size_
 uint64_t firn_ice_relay_expiry(const firn_agent *ag) {
   uint64_t e = FIRN_TIME_NEVER;
   for (unsigned i = 0; i < ag->nrelay; i++) {
+    if (ag->relays[i]->retry && !ag->closed) return ag->now;
     uint64_t t = firn_turn_expiry(ag->relays[i]->t);
     if (t < e) e = t;
   }
   return e;
 }
 
+/* Start a relay's allocation again with a new TURN object (and connection). */
+static void relay_restart(firn_agent *ag, ice_relay *r, uint64_t now) {
+  r->retry = 0;
+  r->retried = 1;
+  ice_tcp_conn *c = firn_ice_tcp_find(ag, r->conn);
+  r->conn = 0;
+  if (c) {
+    c->relay = NULL;
+    firn_ice_tcp_close(ag, c, 1);
+  }
+  firn_turn *old = r->t;
+  r->t = NULL;
+  int rc = relay_turn_new(ag, r);
+  if (rc < 0) {
+    r->t = old; /* keep the failed one: every relay has an object */
+  } else {
+    firn_turn_free(old);
+    rc = firn_turn_start(r->t, now);
+  }
+  if (rc < 0) {
+    ICE_LOG(ag, FIRN_LOG_WARN, "stream %u: TURN allocation not restarted: %s", r->stream, firn_strerror(rc));
+    if (!r->done) {
+      r->done = 1;
+      ice_stream *st = firn_ice_stream(ag, r->stream);
+      if (st) firn_ice_gather_check_done(ag, st);
+    }
+  }
+}
+
 void firn_ice_relay_timers(firn_agent *ag, uint64_t now) {
-  for (unsigned i = 0; i < ag->nrelay; i++) firn_turn_handle_expiry(ag->relays[i]->t, now);
+  for (unsigned i = 0; i < ag->nrelay; i++) {
+    if (ag->relays[i]->retry && !ag->closed) relay_restart(ag, ag->relays[i], now);
+    firn_turn_handle_expiry(ag->relays[i]->t, now);
+  }
 }
 
 /* Deallocate everything (the agent keeps polling and timing the objects after close). */

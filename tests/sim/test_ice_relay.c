@@ -401,6 +401,49 @@ static void test_ice_relay_close_while_allocating(void **state) {
   }
 }
 
+/* 437 Allocation Mismatch: over TCP the allocation is tried once more on a new connection (a
+ * new 5-tuple); over UDP it would take a new local port, so gathering completes without it.
+ * (The sim server answers every Allocate with 437 here, so the retry fails too.) */
+static int saw_mismatch_retry;
+static void capture_mismatch_log(void *user, firn_log_level level, const char *module, const char *msg) {
+  (void)user; (void)level; (void)module;
+  if (strstr(msg, "allocation mismatch, retrying on a new connection")) saw_mismatch_retry++;
+}
+
+static void test_ice_relay_mismatch(void **state) {
+  (void)state;
+  for (int tcp = 0; tcp < 2; tcp++) {
+    relay_world rw;
+    relay_world_new(&rw, 74 + (uint64_t)tcp, NULL, NULL);
+    world *w = &rw.w;
+    sim_turn_server_free(rw.srv);
+    sim_turn_config cfg;
+    sim_turn_config_default(&cfg);
+    cfg.allocate_error = 437;
+    firn_addr a = sim_addr(TURN_UDP);
+    assert_int_equal(sim_turn_server_new(rw.t, &a, &a, &cfg, &rw.srv), 0);
+    firn_ice_server t = turn_server(TURN_UDP, tcp ? FIRN_TRANSPORT_TCP : FIRN_TRANSPORT_UDP);
+    firn_agent_settings sa;
+    peer_settings(&w->pa, &sa, FIRN_ICE_CONTROLLING);
+    sa.log = capture_mismatch_log;
+    sa.log_level = FIRN_LOG_INFO;
+    saw_mismatch_retry = 0;
+    peer_start_ex(&w->pa, w->s, w->a, "A", "192.168.1.10:5000", "eth0", &sa, FIRN_ICE_CONTROLLING, NULL, 1, &t);
+    uint64_t t0 = sim_now(w->s);
+    while (!w->pa.gathering_done && sim_now(w->s) - t0 < 20 * SEC) sim_run_for(w->s, 100 * MS);
+    SIM_ASSERT(w->s, w->pa.gathering_done);
+    SIM_ASSERT_EQ(w->s, count_type(&w->pa, FIRN_CAND_RELAY), 0);
+    sim_turn_stats ts;
+    sim_turn_server_stats(rw.srv, &ts);
+    SIM_ASSERT_EQ(w->s, ts.errors, tcp ? 2 : 1);
+    SIM_ASSERT_EQ(w->s, saw_mismatch_retry, tcp ? 1 : 0);
+    SIM_ASSERT(w->s, w->pa.tcp_opened == (unsigned)(tcp ? 2 : 0));
+    sim_run_for(w->s, 30 * SEC);
+    for (int i = 0; i < PEER_MAX_CONNS; i++) SIM_ASSERT_EQ(w->s, w->pa.conns[i].id, 0);
+    world_free(w);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ice_relay_both_symmetric),
@@ -412,6 +455,7 @@ int main(void) {
       cmocka_unit_test(test_ice_relay_srflx_from_turn),
       cmocka_unit_test(test_ice_relay_spoofed_server),
       cmocka_unit_test(test_ice_relay_close_while_allocating),
+      cmocka_unit_test(test_ice_relay_mismatch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
