@@ -593,6 +593,290 @@ def dtls_seeds():
     return s
 
 
+# ---------------------------------------------------------------------------------------
+# fuzz_sdp: whole SDP blobs as real peers write them
+
+FP256 = ('sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:3F:82:18:3B:54:'
+         '02:12:DF:3E:5D:49:6B')
+
+SDPS = {
+    # firn-peer --offer (the signaling contract in DESIGN.md)
+    'firn-peer-offer': """v=0
+o=- 4962303333179871722 1 IN IP4 10.0.0.1
+s=-
+t=0 0
+m=audio 5000 RTP/SAVPF 0
+c=IN IP4 10.0.0.1
+a=mid:0
+a=sendrecv
+a=rtcp-mux
+a=rtpmap:0 PCMU/8000
+a=ptime:20
+a=ice-ufrag:BpQc
+a=ice-pwd:tKIsQPlKDp3zYE4HjXNXqNY0
+a=fingerprint:%s
+a=setup:actpass
+a=candidate:1 1 udp 2130706431 10.0.0.1 5000 typ host
+a=candidate:2 1 udp 1694498815 198.51.100.7 6000 typ srflx raddr 10.0.0.1 rport 5000
+a=candidate:3 1 udp 16777215 203.0.113.1 49152 typ relay raddr 198.51.100.7 rport 6000
+a=candidate:4 1 tcp 1518280447 10.0.0.1 5010 typ host tcptype passive
+a=candidate:5 1 tcp 1518214911 10.0.0.1 9 typ host tcptype active
+a=end-of-candidates
+""" % FP256,
+    # firn-peer --answer --lite
+    'firn-peer-answer-lite': """v=0
+o=- 1 1 IN IP6 2001:db8::2
+s=-
+t=0 0
+a=ice-lite
+m=audio 6000 RTP/SAVPF 0
+c=IN IP6 2001:db8::2
+a=mid:0
+a=sendrecv
+a=rtcp-mux
+a=rtpmap:0 PCMU/8000
+a=ptime:20
+a=ice-ufrag:x9Kq
+a=ice-pwd:Zm9vYmFyYmF6cXV4cXV1eDEyMw
+a=fingerprint:%s
+a=setup:active
+a=candidate:1 1 udp 2130706431 2001:db8::2 6000 typ host
+a=end-of-candidates
+""" % FP256,
+    # Chrome (audio only), mDNS host candidate, BUNDLE, extmap, opus first
+    'chrome-offer': """v=0
+o=- 3891234650437584213 2 IN IP4 127.0.0.1
+s=-
+t=0 0
+a=group:BUNDLE 0
+a=extmap-allow-mixed
+a=msid-semantic: WMS 6b1e3b2c-8d2b-4b6e-a3c5-6c4b5a1d9e0f
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126
+c=IN IP4 0.0.0.0
+a=rtcp:9 IN IP4 0.0.0.0
+a=candidate:1467250027 1 udp 2122260223 192.168.1.20 56143 typ host generation 0 network-id 1
+a=candidate:2751411232 1 udp 2122194687 3c1f9b1e-4f0e-4b43-9d57-2b6b0a7f1c55.local 56144 typ host generation 0
+a=candidate:842163049 1 udp 1686052607 203.0.113.44 56143 typ srflx raddr 192.168.1.20 rport 56143 generation 0 network-id 1
+a=candidate:1467250027 2 udp 2122260222 192.168.1.20 56145 typ host generation 0 network-id 1
+a=candidate:435653019 1 tcp 1518280447 192.168.1.20 9 typ host tcptype active generation 0 network-id 1
+a=ice-ufrag:EsAw
+a=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1
+a=ice-options:trickle
+a=fingerprint:sha-256 6B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08
+a=setup:actpass
+a=mid:0
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
+a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time
+a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid
+a=sendrecv
+a=msid:6b1e3b2c-8d2b-4b6e-a3c5-6c4b5a1d9e0f 0f9c1a7e-2d44-4a3b-b7e1-6a4c2b9d8e11
+a=rtcp-mux
+a=rtpmap:111 opus/48000/2
+a=rtcp-fb:111 transport-cc
+a=fmtp:111 minptime=10;useinbandfec=1
+a=rtpmap:63 red/48000/2
+a=fmtp:63 111/111
+a=rtpmap:9 G722/8000
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:13 CN/8000
+a=rtpmap:110 telephone-event/48000
+a=rtpmap:126 telephone-event/8000
+a=ssrc:3735928559 cname:Ks9f2jKxq8Xq0Vg3
+a=ssrc:3735928559 msid:6b1e3b2c-8d2b-4b6e-a3c5-6c4b5a1d9e0f 0f9c1a7e-2d44-4a3b-b7e1-6a4c2b9d8e11
+""",
+    # Firefox (session-level fingerprint and ice-options, sha-256, two m= sections)
+    'firefox-offer': """v=0
+o=mozilla...THIS_IS_SDPARTA-99.0 7056316564404011283 0 IN IP4 0.0.0.0
+s=-
+t=0 0
+a=fingerprint:sha-256 A7:24:12:59:B5:5B:27:8D:7E:4F:2E:2F:6A:B2:40:9C:0B:1C:27:D3:2A:6C:66:5E:33:9D:27:39:7B:AC:60:F2
+a=group:BUNDLE 0 1
+a=ice-options:trickle
+a=msid-semantic:WMS *
+m=audio 54609 UDP/TLS/RTP/SAVPF 109 9 0 8 101
+c=IN IP4 198.51.100.23
+a=candidate:0 1 UDP 2122252543 10.0.2.15 54609 typ host
+a=candidate:2 1 TCP 2105524479 10.0.2.15 9 typ host tcptype active
+a=candidate:1 1 UDP 1686052863 198.51.100.23 54609 typ srflx raddr 10.0.2.15 rport 54609
+a=sendrecv
+a=end-of-candidates
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
+a=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1
+a=fmtp:101 0-15
+a=ice-pwd:5b6f1bc1b8a5f7e1dbd7ec6f4f3c9d2e
+a=ice-ufrag:3c4b9a1f
+a=mid:0
+a=msid:{5a3c1d2e-0f9b-4c7a-8e6d-1b2c3d4e5f60} {7e8f9a0b-1c2d-3e4f-5a6b-7c8d9e0f1a2b}
+a=rtcp-mux
+a=rtpmap:109 opus/48000/2
+a=rtpmap:9 G722/8000/1
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=setup:actpass
+a=ssrc:2387450871 cname:{0c6a1b2d-3e4f-5a6b-7c8d-9e0f1a2b3c4d}
+m=video 0 UDP/TLS/RTP/SAVPF 120
+c=IN IP4 0.0.0.0
+a=inactive
+a=mid:1
+a=rtpmap:120 VP8/90000
+""",
+    # Safari answer with an IPv6 candidate and sha-256 in lower case
+    'safari-answer': """v=0
+o=- 8471734632164381829 2 IN IP4 127.0.0.1
+s=-
+t=0 0
+a=group:BUNDLE 0
+a=msid-semantic: WMS
+m=audio 9 UDP/TLS/RTP/SAVPF 0
+c=IN IP4 0.0.0.0
+a=rtcp:9 IN IP4 0.0.0.0
+a=candidate:3582315458 1 udp 2122262783 2001:db8:1::44 61533 typ host generation 0 network-cost 10
+a=candidate:1001316162 1 udp 2122194687 172.16.0.4 56122 typ host generation 0 network-cost 10
+a=ice-ufrag:OoRr
+a=ice-pwd:NxgqCmuQAvcYvTrsbAyHXlHV
+a=ice-options:trickle
+a=fingerprint:sha-256 c5:80:1d:2b:84:54:4b:29:0b:ce:1a:aa:52:56:42:fc:6e:49:5c:0f:9e:3a:88:a8:91:30:61:f0:c6:87:0a:5d
+a=setup:active
+a=mid:0
+a=recvonly
+a=rtcp-mux
+a=rtpmap:0 PCMU/8000
+""",
+    # aiortc (bare candidate values are not what it writes; it writes full lines)
+    'aiortc-answer': """v=0
+o=- 3919812760 3919812760 IN IP4 0.0.0.0
+s=-
+t=0 0
+a=group:BUNDLE 0
+a=msid-semantic:WMS *
+m=audio 41000 UDP/TLS/RTP/SAVPF 0
+c=IN IP4 127.0.0.1
+a=sendrecv
+a=mid:0
+a=msid:2f0c8b2a-5b6d-4f6e-9c1a-0b7e3d2a1c4f 8d9e0f1a-2b3c-4d5e-6f7a-8b9c0d1e2f3a
+a=rtcp:9 IN IP4 0.0.0.0
+a=rtcp-mux
+a=ssrc:1512512251 cname:3f2a1b0c-9d8e-7f6a-5b4c-3d2e1f0a9b8c
+a=rtpmap:0 PCMU/8000
+a=candidate:0f5d0c7b0a3e4c9a8b7f6e5d4c3b2a19 1 udp 2130706431 127.0.0.1 41000 typ host
+a=end-of-candidates
+a=ice-ufrag:T3pR
+a=ice-pwd:hX5cJvGz3mLqW9bK2rN7pYt4
+a=fingerprint:sha-256 0B:8C:3D:FF:10:2A:94:6E:71:44:C9:1E:55:08:A6:3B:D2:7F:0E:C1:99:5A:2B:83:6F:14:E7:3C:90:5D:A8:21
+a=fingerprint:sha-384 11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00
+a=setup:active
+""",
+    # libnice-style ICE-only peer, RTP/AVP, LF line ends, session-level c=
+    'libnice-ice-only': """v=0
+o=- 0 0 IN IP4 192.0.2.33
+s=ICE
+c=IN IP4 192.0.2.33
+t=0 0
+m=audio 47000 RTP/AVP 0 8
+a=ice-ufrag:Gq8T
+a=ice-pwd:v1vV9m7Bz1VYxLfUcZZ4Kq
+a=candidate:1 1 UDP 2013266431 192.0.2.33 47000 typ host
+a=candidate:2 1 UDP 1677721855 198.51.100.90 47000 typ srflx raddr 192.0.2.33 rport 47000
+a=candidate:1 2 UDP 2013266430 192.0.2.33 47001 typ host
+""",
+    # a SIP softphone's plain RTP offer (no ICE): must be refused with a reason
+    'asterisk-no-ice': """v=0
+o=root 1821432019 1821432019 IN IP4 192.0.2.50
+s=Asterisk PBX 18.10.0
+c=IN IP4 192.0.2.50
+t=0 0
+m=audio 17430 RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=ptime:20
+a=maxptime:150
+a=sendrecv
+""",
+    # Janus (ICE-lite SFU) answer
+    'janus-lite-answer': """v=0
+o=- 1658839276423017 1 IN IP4 203.0.113.80
+s=VideoRoom 1234
+t=0 0
+a=group:BUNDLE 0
+a=ice-lite
+a=fingerprint:sha-256 D2:B9:31:8F:DF:24:D8:0E:ED:D2:EF:25:9E:AF:6F:B8:34:AE:53:9C:E6:F3:8F:F2:64:15:FA:E8:7F:53:2D:38
+a=msid-semantic: WMS janus
+m=audio 9 UDP/TLS/RTP/SAVPF 0
+c=IN IP4 203.0.113.80
+a=sendonly
+a=mid:0
+a=rtcp-mux
+a=ice-ufrag:Y1pW
+a=ice-pwd:4kB7Yv1mQ0tLr9Zc3XwN8s
+a=ice-options:trickle
+a=setup:passive
+a=rtpmap:0 PCMU/8000
+a=candidate:1 1 udp 2015363327 203.0.113.80 20002 typ host
+a=end-of-candidates
+""",
+    # broken in the ways that matter
+    'bad-no-v': """o=- 1 1 IN IP4 10.0.0.1
+s=-
+m=audio 5000 RTP/SAVPF 0
+c=IN IP4 10.0.0.1
+a=ice-ufrag:BpQc
+a=ice-pwd:tKIsQPlKDp3zYE4HjXNXqNY0
+""",
+    'bad-short-pwd': """v=0
+o=- 1 1 IN IP4 10.0.0.1
+s=-
+m=audio 5000 RTP/SAVPF 0
+c=IN IP4 10.0.0.1
+a=ice-ufrag:BpQc
+a=ice-pwd:short
+""",
+    'bad-holdconn-fingerprint': """v=0
+o=- 1 1 IN IP4 10.0.0.1
+s=-
+m=audio 5000 RTP/SAVPF 0
+c=IN IP4 10.0.0.1
+a=ice-ufrag:BpQc
+a=ice-pwd:tKIsQPlKDp3zYE4HjXNXqNY0
+a=fingerprint:sha-256 AB:CD
+a=setup:holdconn
+""",
+    'bad-port': """v=0
+o=- 1 1 IN IP4 10.0.0.1
+s=-
+m=audio 70000 RTP/SAVPF 0
+c=IN IP4 10.0.0.1
+a=ice-ufrag:BpQc
+a=ice-pwd:tKIsQPlKDp3zYE4HjXNXqNY0
+a=setup:holdconn
+""",
+    'bad-c-line': """v=0
+s=-
+m=audio 5000 RTP/SAVPF 0
+c=IN IP4 host.example.com
+a=ice-ufrag:BpQc
+a=ice-pwd:tKIsQPlKDp3zYE4HjXNXqNY0
+""",
+}
+
+
+def sdp_seeds():
+    s = {}
+    for name, text in SDPS.items():
+        crlf = text.replace('\n', '\r\n')
+        s['sdp-' + name] = crlf.encode()
+    s['sdp-libnice-ice-only'] = SDPS['libnice-ice-only'].encode()  # bare LF, as some write it
+    # more candidates than a description holds
+    many = SDPS['firn-peer-offer'].replace('a=end-of-candidates\n', ''.join(
+        'a=candidate:%d 1 udp %d 10.0.%d.%d %d typ host\n' % (i, 2130706431 - i, i // 200, i % 200,
+                                                              5000 + i) for i in range(40)))
+    s['sdp-many-candidates'] = many.replace('\n', '\r\n').encode()
+    return s
+
+
 def write(dirpath, seeds):
     os.makedirs(dirpath, exist_ok=True)
     for name, data in sorted(seeds.items()):
@@ -615,6 +899,7 @@ def main():
             turn['coturn-%s-%s' % (transport, what)] = p.op(T_POLL).raw(data).b
     write(os.path.join(out, 'turn'), turn)
     write(os.path.join(out, 'dtls'), dtls_seeds())
+    write(os.path.join(out, 'sdp'), sdp_seeds())
 
 
 if __name__ == '__main__':

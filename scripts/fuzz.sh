@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Run a STUN libFuzzer target for MINUTES (default 5).
+# Run a libFuzzer target for MINUTES (default 5).
 #
 #   scripts/fuzz.sh [MINUTES] [TARGET] [extra libFuzzer flags...]
 #
 # TARGET is fuzz_stun (default: parser, accessors, integrity, re-encoding), fuzz_stun_build
 # (the builder driven by arbitrary arguments), fuzz_stun_client (the transaction layer fed
-# hostile responses), fuzz_candidate (RFC 8839 SDP attribute parsers) or all (each target in
-# turn, MINUTES each).
-# Configures a clang build in build-fuzz (-Dfuzzing=true, library instrumented with
-# -fsanitize=fuzzer-no-link,address,undefined), copies the target's seed corpus
-# (fuzz/corpus/stun, stun_client or candidate) to
+# hostile responses), fuzz_candidate (RFC 8839 SDP attribute parsers), fuzz_agent (the ICE
+# agent fed arbitrary datagrams, streams and harness-signed checks), fuzz_turn (the TURN
+# client fed server datagrams and stream bytes), fuzz_dtls (DTLS endpoint, fingerprint and
+# setup parsers, SRTP unprotect), fuzz_sdp (the whole-session SDP parser and formatter) or
+# all (each target in turn, MINUTES each).
+# Configures a clang build in build-fuzz (or $FUZZ_BUILD_DIR; -Dfuzzing=true, library
+# instrumented with -fsanitize=fuzzer-no-link,address,undefined), copies the target's seed
+# corpus (fuzz/corpus/<name>) to
 # build-fuzz/corpus-TARGET (new inputs the fuzzer finds go there, the committed seeds stay
-# untouched) and fuzzes on all cores. Crashes, leaks and timeouts are written to
+# untouched) and fuzzes on all cores (or $FUZZ_JOBS). Crashes, leaks and timeouts are written to
 # fuzz/artifacts/ (gitignored); reproduce one with
 #   build-fuzz/fuzz/TARGET fuzz/artifacts/crash-<sha1>
 # or, without clang, with the replay test binary from any test build:
@@ -20,7 +23,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { echo "usage: $0 [MINUTES] [fuzz_stun|fuzz_stun_build|fuzz_stun_client|fuzz_candidate|all] [libFuzzer flags...]" >&2; exit 2; }
+all_targets=(fuzz_stun fuzz_stun_build fuzz_stun_client fuzz_candidate fuzz_agent fuzz_turn fuzz_dtls
+             fuzz_sdp)
+usage() {
+  local names
+  names="$(IFS='|'; echo "${all_targets[*]}")"
+  echo "usage: $0 [MINUTES] [$names|all] [libFuzzer flags...]" >&2
+  exit 2
+}
 minutes="${1:-5}"
 shift || true
 case "$minutes" in
@@ -32,27 +42,31 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
   shift
 fi
 case "$target" in
-  fuzz_stun|fuzz_stun_build|fuzz_stun_client|fuzz_candidate) targets=("$target") ;;
-  all) targets=(fuzz_stun fuzz_stun_build fuzz_stun_client fuzz_candidate) ;;
-  *) usage ;;
+  all) targets=("${all_targets[@]}") ;;
+  *)
+    targets=()
+    for t in "${all_targets[@]}"; do [ "$t" = "$target" ] && targets=("$t"); done
+    [ ${#targets[@]} -eq 1 ] || usage
+    ;;
 esac
 
-dir=build-fuzz
+dir="${FUZZ_BUILD_DIR:-build-fuzz}"
 if [ ! -f "$dir/build.ninja" ]; then
   CC=clang meson setup "$dir" -Dfuzzing=true -Dtests=false -Dexamples=false \
     -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C "$dir" "${targets[@]/#/fuzz/}"
 
-jobs="$(nproc)"
+jobs="${FUZZ_JOBS:-$(nproc)}"
 seconds=$((minutes * 60))
 mkdir -p fuzz/artifacts
 found=0
 for t in "${targets[@]}"; do
   corpus="$dir/corpus-${t#fuzz_}"
-  seeds=fuzz/corpus/stun
-  [ "$t" = fuzz_stun_client ] && seeds=fuzz/corpus/stun_client
-  [ "$t" = fuzz_candidate ] && seeds=fuzz/corpus/candidate
+  case "$t" in
+    fuzz_stun|fuzz_stun_build) seeds=fuzz/corpus/stun ;;
+    *) seeds="fuzz/corpus/${t#fuzz_}" ;;
+  esac
   mkdir -p "$corpus"
   cp -n "$seeds"/* "$corpus/" 2>/dev/null || true
   log="$dir/$t.log"
