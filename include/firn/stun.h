@@ -218,7 +218,10 @@ FIRN_API int firn_stun_key_new_long_term(firn_stun_key **out, const firn_allocat
                                          firn_stun_password_alg alg, const char *username,
                                          size_t username_len, const char *realm, size_t realm_len,
                                          const char *password, size_t password_len);
-/** A key from raw bytes (up to 64). */
+/** A key from raw bytes, any length. A key longer than 64 bytes (the SHA-1 and SHA-256
+ *  block size) is hashed first as RFC 2104 prescribes, so ICE passwords of 65..256
+ *  characters (RFC 8839) work; the key object holds only the derived state.
+ *  @return 0, FIRN_ERR_INVALID_ARG, FIRN_ERR_NOMEM, FIRN_ERR_CRYPTO. */
 FIRN_API int firn_stun_key_new_raw(firn_stun_key **out, const firn_allocator *alloc,
                                    const uint8_t *key, size_t key_len);
 FIRN_API void firn_stun_key_free(firn_stun_key *key);

@@ -49,9 +49,14 @@ struct firn_stun_key {
   uint32_t sha1_ipad[5]; /* SHA-1 chaining value after (key ^ ipad) */
   uint32_t sha1_opad[5]; /* ... after (key ^ opad) */
 #endif
+  /* The key HMAC-SHA256 is keyed with, kept for the lazily made context: the key itself, or
+   * SHA256(K) for a key longer than the 64-byte block (RFC 2104 2: the same HMAC). */
   size_t key_len;
   uint8_t key[64];
 };
+
+/* SHA-1 and SHA-256 both have 64-byte blocks: longer keys are hashed first (RFC 2104 2). */
+#define HMAC_BLOCK 64
 
 /* ---------------------------------------------------------------------------------------- */
 /* CRC-32 (ISO-HDLC), slicing-by-8. Table k maps a byte to its CRC contribution k bytes     */
@@ -470,15 +475,15 @@ static EVP_MAC_CTX *mac_ctx_new(EVP_MAC *mac, const char *digest, const uint8_t 
 }
 
 #if FIRN_FAST_SHA1
-/* Chaining values after the HMAC ipad and opad blocks (RFC 2104; keys are <= 64 bytes, the
- * SHA-1 block size, so they are used as they are, zero-padded). */
-static int sha1_pads(firn_stun_key *k) {
+/* Chaining values after the HMAC ipad and opad blocks (RFC 2104): `key` is at most the
+ * 64-byte SHA-1 block (a longer key has already been replaced by its SHA-1), zero-padded. */
+static int sha1_pads(firn_stun_key *k, const uint8_t *key, size_t key_len) {
   uint8_t block[64];
   SHA_CTX c;
   for (int pass = 0; pass < 2; pass++) {
     uint8_t pad = pass ? 0x5c : 0x36;
     memset(block, pad, sizeof block);
-    for (size_t i = 0; i < k->key_len; i++) block[i] ^= k->key[i];
+    for (size_t i = 0; i < key_len; i++) block[i] ^= key[i];
     if (!SHA1_Init(&c)) return 0;
     SHA1_Transform(&c, block);
     uint32_t *h = pass ? k->sha1_opad : k->sha1_ipad;
@@ -550,27 +555,25 @@ static void sha1_hmac(const firn_stun_key *k, const uint8_t *msg, size_t n, uint
 }
 #endif
 
-int firn_stun_key_new_raw(firn_stun_key **out, const firn_allocator *alloc, const uint8_t *key,
-                          size_t key_len) {
-  if (!out || (!key && key_len) || key_len > sizeof((firn_stun_key *)0)->key)
-    return FIRN_ERR_INVALID_ARG;
-  *out = NULL;
+/* A key keyed with `k1` for HMAC-SHA1 and `k256` for HMAC-SHA256, each at most one block. */
+static int key_make(firn_stun_key **out, const firn_allocator *alloc, const uint8_t *k1,
+                    size_t k1_len, const uint8_t *k256, size_t k256_len) {
   firn_allocator a;
   firn_alloc_init(&a, alloc);
   firn_stun_key *k = firn_calloc(&a, 1, sizeof *k);
   if (!k) return FIRN_ERR_NOMEM;
   k->alloc = a;
-  k->key_len = key_len;
-  if (key_len) memcpy(k->key, key, key_len);
+  k->key_len = k256_len;
+  if (k256_len) memcpy(k->key, k256, k256_len);
   /* The HMAC-SHA256 context is made on first use (lazy_sha256): short-term ICE keys never
    * need it, and fetching and keying it costs more than everything else here. */
   int ok = 0;
 #if FIRN_FAST_SHA1
-  ok = sha1_pads(k);
+  ok = sha1_pads(k, k1, k1_len);
 #else
   EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
   if (mac) {
-    k->sha1 = mac_ctx_new(mac, OSSL_DIGEST_NAME_SHA1, k->key, key_len);
+    k->sha1 = mac_ctx_new(mac, OSSL_DIGEST_NAME_SHA1, k1, k1_len);
     ok = k->sha1 != NULL;
     EVP_MAC_free(mac); /* the context keeps its own reference */
   }
@@ -581,6 +584,25 @@ int firn_stun_key_new_raw(firn_stun_key **out, const firn_allocator *alloc, cons
   }
   *out = k;
   return 0;
+}
+
+int firn_stun_key_new_raw(firn_stun_key **out, const firn_allocator *alloc, const uint8_t *key,
+                          size_t key_len) {
+  if (!out || (!key && key_len)) return FIRN_ERR_INVALID_ARG;
+  *out = NULL;
+  if (key_len <= HMAC_BLOCK) return key_make(out, alloc, key, key_len, key, key_len);
+  /* RFC 2104 2: a key longer than the hash's block is replaced by its hash. Both hashes have
+   * 64-byte blocks, so HMAC-SHA1 is keyed with SHA1(K) and HMAC-SHA256 with SHA256(K). ICE
+   * passwords may be up to 256 characters (RFC 8839 5.4), so this is a real case. */
+  uint8_t h1[EVP_MAX_MD_SIZE], h256[EVP_MAX_MD_SIZE];
+  unsigned l1 = 0, l256 = 0;
+  int rc = FIRN_ERR_CRYPTO;
+  if (EVP_Digest(key, key_len, h1, &l1, EVP_sha1(), NULL) &&
+      EVP_Digest(key, key_len, h256, &l256, EVP_sha256(), NULL))
+    rc = key_make(out, alloc, h1, l1, h256, l256);
+  firn_wipe(h1, sizeof h1);
+  firn_wipe(h256, sizeof h256);
+  return rc;
 }
 
 int firn_stun_key_new_short_term(firn_stun_key **out, const firn_allocator *alloc,

@@ -533,12 +533,48 @@ static void test_hmac_cross_check(void **state) {
     firn_stun_key_free(k);
   }
   firn_stun_key *k = NULL;
-  assert_int_equal(firn_stun_key_new_raw(&k, NULL, keyb, 65), FIRN_ERR_INVALID_ARG);
   assert_int_equal(firn_stun_key_new_raw(&k, NULL, NULL, 3), FIRN_ERR_INVALID_ARG);
   assert_int_equal(firn_stun_key_new_raw(NULL, NULL, keyb, 3), FIRN_ERR_INVALID_ARG);
   assert_int_equal(firn_stun_key_new_long_term(&k, NULL, (firn_stun_password_alg)7, "u", 1, "r", 1,
                                                "p", 1), FIRN_ERR_INVALID_ARG);
   firn_stun_key_free(NULL);
+}
+
+/* Keys longer than the 64-byte block (ICE passwords may have up to 256 characters, RFC 8839
+ * 5.4) are hashed first (RFC 2104 2): both HMACs against OpenSSL's HMAC() given the whole
+ * key, for the raw and the short-term constructors, signing and verifying. */
+static void test_long_keys(void **state) {
+  (void)state;
+  uint8_t keyb[300], val[100], buf[512], mac[32];
+  for (size_t i = 0; i < sizeof keyb; i++) keyb[i] = (uint8_t)(i * 11 + 5);
+  for (size_t i = 0; i < sizeof val; i++) val[i] = (uint8_t)(i * 3 + 1);
+  static const size_t klens[] = {63, 64, 65, 100, 128, 129, 256, 300};
+  for (size_t ki = 0; ki < sizeof klens / sizeof klens[0]; ki++) {
+    size_t klen = klens[ki];
+    for (int ctor = 0; ctor < 2; ctor++) {
+      firn_stun_key *k = NULL;
+      if (ctor) assert_int_equal(firn_stun_key_new_short_term(&k, NULL, (const char *)keyb, klen), 0);
+      else assert_int_equal(firn_stun_key_new_raw(&k, NULL, keyb, klen), 0);
+      for (int sha256 = 0; sha256 < 2; sha256++) {
+        firn_stun_builder b;
+        firn_stun_builder_init(&b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, TID);
+        firn_stun_add_raw(&b, FIRN_STUN_ATTR_DATA, val, sizeof val);
+        size_t prefix = b.len;
+        if (sha256) firn_stun_add_integrity_sha256(&b, k);
+        else firn_stun_add_integrity(&b, k);
+        firn_ssize n = firn_stun_builder_finish(&b);
+        assert_true(n > 0);
+        unsigned ml = 0;
+        assert_non_null(HMAC(sha256 ? EVP_sha256() : EVP_sha1(), keyb, (int)klen, buf, prefix, mac, &ml));
+        assert_int_equal(ml, sha256 ? 32 : 20);
+        assert_memory_equal(buf + prefix + 4, mac, ml);
+        firn_stun_msg m;
+        assert_int_equal(firn_stun_msg_parse(&m, buf, (size_t)n), 0);
+        assert_int_equal(firn_stun_msg_verify(&m, k), 0);
+      }
+      firn_stun_key_free(k);
+    }
+  }
 }
 
 /* Keys allocate through the given allocator and report NOMEM when it fails. */
@@ -623,6 +659,7 @@ int main(void) {
       cmocka_unit_test(test_accessor_errors),
       cmocka_unit_test(test_type_and_phrases),
       cmocka_unit_test(test_hmac_cross_check),
+      cmocka_unit_test(test_long_keys),
       cmocka_unit_test(test_key_allocator),
       cmocka_unit_test(test_parser_limits_enforced),
   };
