@@ -124,11 +124,12 @@ static const uint16_t k_family_types[] = {FIRN_STUN_ATTR_REQUESTED_ADDRESS_FAMIL
 
 static size_t string_limit(uint16_t type) {
   switch (type) {
-  case FIRN_STUN_ATTR_USERNAME: return FIRN_STUN_MAX_USERNAME;
-  case FIRN_STUN_ATTR_REALM: return FIRN_STUN_MAX_REALM;
-  case FIRN_STUN_ATTR_NONCE: return FIRN_STUN_MAX_NONCE;
-  case FIRN_STUN_ATTR_SOFTWARE: return FIRN_STUN_MAX_SOFTWARE;
-  case FIRN_STUN_ATTR_ALTERNATE_DOMAIN: return 255; /* a DNS name (RFC 8489 14.16) */
+  /* the builder's encoding limits (stun.h FIRN_STUN_BUILD_MAX_*), below the parse limits */
+  case FIRN_STUN_ATTR_USERNAME: return FIRN_STUN_BUILD_MAX_USERNAME;
+  case FIRN_STUN_ATTR_REALM: return FIRN_STUN_BUILD_MAX_REALM;
+  case FIRN_STUN_ATTR_NONCE: return FIRN_STUN_BUILD_MAX_NONCE;
+  case FIRN_STUN_ATTR_SOFTWARE: return FIRN_STUN_BUILD_MAX_SOFTWARE;
+  case FIRN_STUN_ATTR_ALTERNATE_DOMAIN: return FIRN_STUN_MAX_ALTERNATE_DOMAIN; /* RFC 8489 14.16 */
   default: return FIRN_STUN_MAX_MESSAGE;
   }
 }

@@ -30,12 +30,40 @@ extern "C" {
 #define FIRN_STUN_MAX_UNKNOWN 16
 /** Largest STUN message the codec accepts (UDP datagram limit; TCP frames are capped too). */
 #define FIRN_STUN_MAX_MESSAGE 65535
-/** RFC 8489 limits on variable-length values, in bytes. */
-#define FIRN_STUN_MAX_USERNAME 513
-#define FIRN_STUN_MAX_REALM 763
-#define FIRN_STUN_MAX_NONCE 763
-#define FIRN_STUN_MAX_REASON 763
-#define FIRN_STUN_MAX_SOFTWARE 763
+/**
+ * @name String limits, in bytes
+ * RFC 8489 14.3: USERNAME "MUST contain a UTF-8-encoded sequence of fewer than 509 bytes"
+ * and an implementation "MUST be able to parse a UTF-8-encoded sequence of 763 or fewer
+ * octets" (RFC 5389 compatibility). 14.8 (reason phrase), 14.9 (REALM), 14.10 (NONCE) and
+ * 14.14 (SOFTWARE): "fewer than 128 characters (which can be as long as 509 bytes when
+ * encoding them and as long as 763 bytes when decoding them)". ALTERNATE-DOMAIN (14.16) is a
+ * DNS name of up to 255 characters.
+ *
+ * firn_stun_msg_parse() accepts up to the PARSE limits and refuses longer values with
+ * FIRN_ERR_STUN_ATTR_TOO_LONG; the builder and the client write at most the BUILD limits and
+ * refuse longer values with FIRN_ERR_STUN_ATTR_TOO_LONG (builder) or FIRN_ERR_INVALID_ARG
+ * (configuration). The character count (< 128) is the application's to respect; the codec
+ * counts bytes.
+ * @{
+ */
+#define FIRN_STUN_PARSE_MAX_USERNAME 763
+#define FIRN_STUN_PARSE_MAX_REALM 763
+#define FIRN_STUN_PARSE_MAX_NONCE 763
+#define FIRN_STUN_PARSE_MAX_REASON 763
+#define FIRN_STUN_PARSE_MAX_SOFTWARE 763
+#define FIRN_STUN_BUILD_MAX_USERNAME 508 /**< "fewer than 509 bytes" */
+#define FIRN_STUN_BUILD_MAX_REALM 509
+#define FIRN_STUN_BUILD_MAX_NONCE 509
+#define FIRN_STUN_BUILD_MAX_REASON 509
+#define FIRN_STUN_BUILD_MAX_SOFTWARE 509
+#define FIRN_STUN_MAX_ALTERNATE_DOMAIN 255 /**< both ways */
+/** Older names: the parse limits (what a received value may be; size read buffers with them). */
+#define FIRN_STUN_MAX_USERNAME FIRN_STUN_PARSE_MAX_USERNAME
+#define FIRN_STUN_MAX_REALM FIRN_STUN_PARSE_MAX_REALM
+#define FIRN_STUN_MAX_NONCE FIRN_STUN_PARSE_MAX_NONCE
+#define FIRN_STUN_MAX_REASON FIRN_STUN_PARSE_MAX_REASON
+#define FIRN_STUN_MAX_SOFTWARE FIRN_STUN_PARSE_MAX_SOFTWARE
+/** @} */
 
 /** Message classes. */
 typedef enum firn_stun_class {
@@ -140,8 +168,9 @@ FIRN_API int firn_stun_is_stun(const uint8_t *data, size_t len);
  * Checks: header size, top bits, magic cookie (a message without it is classic RFC 3489 and
  * is rejected with FIRN_ERR_STUN_RFC3489), length == datagram - 20 and a multiple of 4,
  * every attribute within bounds with padding, known attributes well-formed (address families
- * and lengths, fixed sizes, ERROR-CODE class 3..6 and number < 100, length limits on
- * USERNAME/REALM/NONCE/SOFTWARE/reason), nothing after FINGERPRINT, and the FINGERPRINT CRC
+ * and lengths, fixed sizes, ERROR-CODE class 3..6 and number < 100, the
+ * FIRN_STUN_PARSE_MAX_* limits on USERNAME/REALM/NONCE/SOFTWARE/reason and 255 bytes of
+ * ALTERNATE-DOMAIN), nothing after FINGERPRINT, and the FINGERPRINT CRC
  * when present. Attributes after MESSAGE-INTEGRITY other than MESSAGE-INTEGRITY-SHA256 and
  * FINGERPRINT are ignored (not visible through the accessors). Unknown comprehension-required
  * attributes do not fail parsing; they are listed in `msg->unknown` for a 420 answer.
@@ -285,7 +314,7 @@ FIRN_API void firn_stun_add_integrity_sha256(firn_stun_builder *b, const firn_st
 FIRN_API void firn_stun_add_fingerprint(firn_stun_builder *b);
 /** Finish: returns the message length, or the first error (FIRN_ERR_NOBUF, _INVALID_ARG,
  *  _STATE for an attribute after FINGERPRINT, _CRYPTO, FIRN_ERR_STUN_ATTR_TOO_LONG for a
- *  USERNAME/REALM/NONCE/SOFTWARE/ALTERNATE-DOMAIN over its RFC limit,
+ *  USERNAME/REALM/NONCE/SOFTWARE/reason/ALTERNATE-DOMAIN over its FIRN_STUN_BUILD_MAX_* limit,
  *  FIRN_ERR_STUN_TOO_MANY_ATTRS past FIRN_STUN_MAX_ATTRS). The builder never produces a
  *  message that firn_stun_msg_parse() would refuse. */
 FIRN_API firn_ssize firn_stun_builder_finish(firn_stun_builder *b);

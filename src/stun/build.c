@@ -35,14 +35,16 @@ void firn_stun_builder_init(firn_stun_builder *b, uint8_t *buf, size_t cap, uint
   b->len = FIRN_STUN_HEADER_SIZE;
 }
 
-/* RFC 8489 limits on variable-length values, as firn_stun_msg_parse() enforces them. */
+/* RFC 8489 encoding limits on variable-length values (stun.h, FIRN_STUN_BUILD_MAX_*): a
+ * sender stays within them, below the parser's decoding limits. */
 static size_t value_limit(uint16_t type) {
   switch (type) {
-  case FIRN_STUN_ATTR_USERNAME: return FIRN_STUN_MAX_USERNAME;
-  case FIRN_STUN_ATTR_REALM: return FIRN_STUN_MAX_REALM;
-  case FIRN_STUN_ATTR_NONCE: return FIRN_STUN_MAX_NONCE;
-  case FIRN_STUN_ATTR_SOFTWARE: return FIRN_STUN_MAX_SOFTWARE;
-  case FIRN_STUN_ATTR_ALTERNATE_DOMAIN: return 255;
+  case FIRN_STUN_ATTR_USERNAME: return FIRN_STUN_BUILD_MAX_USERNAME;
+  case FIRN_STUN_ATTR_REALM: return FIRN_STUN_BUILD_MAX_REALM;
+  case FIRN_STUN_ATTR_NONCE: return FIRN_STUN_BUILD_MAX_NONCE;
+  case FIRN_STUN_ATTR_SOFTWARE: return FIRN_STUN_BUILD_MAX_SOFTWARE;
+  case FIRN_STUN_ATTR_ERROR_CODE: return 4 + FIRN_STUN_BUILD_MAX_REASON;
+  case FIRN_STUN_ATTR_ALTERNATE_DOMAIN: return FIRN_STUN_MAX_ALTERNATE_DOMAIN;
   default: return 0xFFFF;
   }
 }
@@ -157,8 +159,8 @@ void firn_stun_add_error(firn_stun_builder *b, int code, const char *reason) {
   }
   if (!reason) reason = firn_stun_reason_phrase(code);
   size_t rlen = strlen(reason);
-  if (rlen > FIRN_STUN_MAX_REASON) {
-    fail(b, FIRN_ERR_INVALID_ARG);
+  if (rlen > FIRN_STUN_BUILD_MAX_REASON) {
+    fail(b, FIRN_ERR_STUN_ATTR_TOO_LONG);
     return;
   }
   uint8_t *v = reserve(b, FIRN_STUN_ATTR_ERROR_CODE, 4 + rlen, 0);

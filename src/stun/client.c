@@ -68,9 +68,9 @@ struct firn_stun_auth {
   char *password;
   size_t password_len;
   int have_challenge;          /* realm and nonce learnt from a 401/438 */
-  char realm[FIRN_STUN_MAX_REALM];
+  char realm[FIRN_STUN_BUILD_MAX_REALM]; /* what we can echo (longer: refused) */
   size_t realm_len;
-  char nonce[FIRN_STUN_MAX_NONCE];
+  char nonce[FIRN_STUN_BUILD_MAX_NONCE];
   size_t nonce_len;
   uint8_t algs_raw[ALGS_RAW_MAX]; /* PASSWORD-ALGORITHMS as offered, echoed verbatim */
   size_t algs_raw_len;         /* 0: none offered (RFC 5389 behaviour, MD5 key) */
@@ -169,7 +169,7 @@ int firn_stun_auth_new(firn_stun_auth **out, const firn_allocator *alloc, const 
   *out = NULL;
   if (!username || !password) return FIRN_ERR_INVALID_ARG;
   size_t ulen = strlen(username), plen = strlen(password);
-  if (ulen == 0 || ulen > FIRN_STUN_MAX_USERNAME) return FIRN_ERR_INVALID_ARG;
+  if (ulen == 0 || ulen > FIRN_STUN_BUILD_MAX_USERNAME) return FIRN_ERR_INVALID_ARG;
   firn_allocator al;
   firn_alloc_init(&al, alloc);
   firn_stun_auth *a = firn_calloc(&al, 1, sizeof *a);
@@ -287,7 +287,7 @@ int firn_stun_client_new(firn_stun_client **out, const firn_stun_client_settings
     st.size = sizeof st;
   }
   size_t sw_len = st.software ? strlen(st.software) : 0;
-  if (sw_len > FIRN_STUN_MAX_SOFTWARE) return FIRN_ERR_INVALID_ARG;
+  if (sw_len > FIRN_STUN_BUILD_MAX_SOFTWARE) return FIRN_ERR_INVALID_ARG;
 
   firn_allocator al;
   firn_alloc_init(&al, st.alloc);
@@ -518,7 +518,7 @@ int firn_stun_client_start(firn_stun_client *c, const firn_stun_request *req, ui
   if (req->attrs_len && !req->attrs) return FIRN_ERR_INVALID_ARG;
   if (req->method > 0xfff) return FIRN_ERR_INVALID_ARG;
   size_t st_user_len = req->short_term_username ? strlen(req->short_term_username) : 0;
-  if (st_user_len > FIRN_STUN_MAX_USERNAME) return FIRN_ERR_INVALID_ARG;
+  if (st_user_len > FIRN_STUN_BUILD_MAX_USERNAME) return FIRN_ERR_INVALID_ARG;
   int rc = check_attrs(req->attrs, req->attrs_len);
   if (rc < 0) return rc;
   if (c->count >= c->max) return FIRN_ERR_STUN_TOO_MANY_TXNS;

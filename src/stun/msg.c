@@ -36,7 +36,7 @@ static int check_error(const uint8_t *v, size_t len) {
   if (len < 4) return FIRN_ERR_STUN_BAD_ERROR_CODE;
   unsigned cls = v[2] & 7u;
   if (cls < 3 || cls > 6 || v[3] > 99) return FIRN_ERR_STUN_BAD_ERROR_CODE;
-  if (len - 4 > FIRN_STUN_MAX_REASON) return FIRN_ERR_STUN_ATTR_TOO_LONG;
+  if (len - 4 > FIRN_STUN_PARSE_MAX_REASON) return FIRN_ERR_STUN_ATTR_TOO_LONG;
   return 0;
 }
 
@@ -66,11 +66,11 @@ static int check_required(uint16_t type, const uint8_t *v, size_t len) {
   case FIRN_STUN_ATTR_XOR_RELAYED_ADDRESS:
     return check_addr(v, len);
   case FIRN_STUN_ATTR_USERNAME:
-    return len <= FIRN_STUN_MAX_USERNAME ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
+    return len <= FIRN_STUN_PARSE_MAX_USERNAME ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
   case FIRN_STUN_ATTR_REALM:
-    return len <= FIRN_STUN_MAX_REALM ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
+    return len <= FIRN_STUN_PARSE_MAX_REALM ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
   case FIRN_STUN_ATTR_NONCE:
-    return len <= FIRN_STUN_MAX_NONCE ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
+    return len <= FIRN_STUN_PARSE_MAX_NONCE ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
   case FIRN_STUN_ATTR_MESSAGE_INTEGRITY:
     return len == 20 ? 0 : FIRN_ERR_STUN_BAD_ATTR;
   case FIRN_STUN_ATTR_MESSAGE_INTEGRITY_SHA256:
@@ -115,11 +115,11 @@ static int check_optional(uint16_t type, const uint8_t *v, size_t len) {
   case FIRN_STUN_ATTR_ICMP:
     return len == 8 ? 0 : FIRN_ERR_STUN_BAD_ATTR;
   case FIRN_STUN_ATTR_SOFTWARE:
-    return len <= FIRN_STUN_MAX_SOFTWARE ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
+    return len <= FIRN_STUN_PARSE_MAX_SOFTWARE ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
   case FIRN_STUN_ATTR_ALTERNATE_SERVER:
     return check_addr(v, len);
   case FIRN_STUN_ATTR_ALTERNATE_DOMAIN:
-    return len <= 255 ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
+    return len <= FIRN_STUN_MAX_ALTERNATE_DOMAIN ? 0 : FIRN_ERR_STUN_ATTR_TOO_LONG;
   case FIRN_STUN_ATTR_PASSWORD_ALGORITHMS:
     return check_password_algs(v, len, 0);
   case FIRN_STUN_ATTR_ADDRESS_ERROR_CODE:

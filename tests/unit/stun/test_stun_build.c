@@ -611,18 +611,25 @@ static void test_key_allocator(void **state) {
   assert_null(k);
 }
 
-/* The builder never produces what the parser would refuse: strings over their RFC limit
- * and more than FIRN_STUN_MAX_ATTRS attributes are refused with specific codes, and a
- * message at exactly the limits parses. */
+/* The builder never produces what the parser would refuse, and stays within the RFC 8489
+ * encoding limits (USERNAME fewer than 509 bytes; REALM, NONCE, SOFTWARE and the reason
+ * phrase at most 509 bytes; ALTERNATE-DOMAIN 255): one byte more is refused with
+ * FIRN_ERR_STUN_ATTR_TOO_LONG, a message at exactly the limits parses. More than
+ * FIRN_STUN_MAX_ATTRS attributes are refused too. */
 static void test_parser_limits_enforced(void **state) {
   (void)state;
   static uint8_t buf[8192];
   static char text[1024];
   static const uint8_t tid12[FIRN_STUN_TID_SIZE] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   memset(text, 'x', sizeof text);
+  assert_int_equal(FIRN_STUN_BUILD_MAX_USERNAME, 508);
+  assert_int_equal(FIRN_STUN_BUILD_MAX_REALM, 509);
+  assert_int_equal(FIRN_STUN_BUILD_MAX_NONCE, 509);
+  assert_int_equal(FIRN_STUN_BUILD_MAX_SOFTWARE, 509);
+  assert_int_equal(FIRN_STUN_BUILD_MAX_REASON, 509);
   const struct { uint16_t type; size_t max; } lim[] = {
-      {FIRN_STUN_ATTR_USERNAME, FIRN_STUN_MAX_USERNAME}, {FIRN_STUN_ATTR_REALM, FIRN_STUN_MAX_REALM},
-      {FIRN_STUN_ATTR_NONCE, FIRN_STUN_MAX_NONCE}, {FIRN_STUN_ATTR_SOFTWARE, FIRN_STUN_MAX_SOFTWARE},
+      {FIRN_STUN_ATTR_USERNAME, 508}, {FIRN_STUN_ATTR_REALM, 509},
+      {FIRN_STUN_ATTR_NONCE, 509}, {FIRN_STUN_ATTR_SOFTWARE, 509},
       {FIRN_STUN_ATTR_ALTERNATE_DOMAIN, 255}};
   for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
     firn_stun_builder b;
@@ -636,6 +643,23 @@ static void test_parser_limits_enforced(void **state) {
     firn_stun_add_string(&b, lim[i].type, text, lim[i].max + 1);
     assert_int_equal(firn_stun_builder_finish(&b), FIRN_ERR_STUN_ATTR_TOO_LONG);
   }
+  /* the reason phrase, through add_error and as a raw ERROR-CODE */
+  text[509] = '\0';
+  firn_stun_builder eb;
+  firn_stun_builder_init(&eb, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_ERROR, tid12);
+  firn_stun_add_error(&eb, 400, text);
+  assert_true(firn_stun_builder_finish(&eb) > 0);
+  text[509] = 'x';
+  text[510] = '\0';
+  firn_stun_builder_init(&eb, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_ERROR, tid12);
+  firn_stun_add_error(&eb, 400, text);
+  assert_int_equal(firn_stun_builder_finish(&eb), FIRN_ERR_STUN_ATTR_TOO_LONG);
+  static uint8_t ev[4 + 600] = {0, 0, 4, 0};
+  memset(ev + 4, 'y', 600);
+  firn_stun_builder_init(&eb, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_ERROR, tid12);
+  firn_stun_add_raw(&eb, FIRN_STUN_ATTR_ERROR_CODE, ev, 4 + 510);
+  assert_int_equal(firn_stun_builder_finish(&eb), FIRN_ERR_STUN_ATTR_TOO_LONG);
+  memset(text, 'x', sizeof text);
   firn_stun_builder b;
   firn_stun_builder_init(&b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, tid12);
   for (int i = 0; i < FIRN_STUN_MAX_ATTRS; i++) firn_stun_add_u32(&b, 0x8050, (uint32_t)i);

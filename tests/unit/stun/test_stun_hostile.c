@@ -205,8 +205,8 @@ static void test_error_code(void **state) {
   /* Reason phrase: up to 763 bytes. */
   v[3] = 0;
   memset(v + 4, 'x', sizeof v - 4);
-  assert_int_equal(attr_code(FIRN_STUN_ATTR_ERROR_CODE, v, 4 + FIRN_STUN_MAX_REASON), 0);
-  assert_int_equal(attr_code(FIRN_STUN_ATTR_ERROR_CODE, v, 4 + FIRN_STUN_MAX_REASON + 1),
+  assert_int_equal(attr_code(FIRN_STUN_ATTR_ERROR_CODE, v, 4 + 763), 0);
+  assert_int_equal(attr_code(FIRN_STUN_ATTR_ERROR_CODE, v, 4 + 763 + 1),
                    FIRN_ERR_STUN_ATTR_TOO_LONG);
   /* ADDRESS-ERROR-CODE: family, then the same code rules. */
   uint8_t ae[8] = {0x01, 0, 4, 40, 'n', 'o', 'p', 'e'};
@@ -287,14 +287,21 @@ static void test_fixed_sizes(void **state) {
 
 static void test_string_limits(void **state) {
   (void)state;
+  /* RFC 8489 14.3/14.9/14.10/14.14: a receiver parses up to 763 bytes of each string
+   * (USERNAME included: "MUST be able to parse ... 763 or fewer octets"). */
   static const struct {
     uint16_t type;
     size_t max;
   } lim[] = {
-      {FIRN_STUN_ATTR_USERNAME, FIRN_STUN_MAX_USERNAME}, {FIRN_STUN_ATTR_REALM, FIRN_STUN_MAX_REALM},
-      {FIRN_STUN_ATTR_NONCE, FIRN_STUN_MAX_NONCE},       {FIRN_STUN_ATTR_SOFTWARE, FIRN_STUN_MAX_SOFTWARE},
+      {FIRN_STUN_ATTR_USERNAME, 763}, {FIRN_STUN_ATTR_REALM, 763},
+      {FIRN_STUN_ATTR_NONCE, 763},    {FIRN_STUN_ATTR_SOFTWARE, 763},
       {FIRN_STUN_ATTR_ALTERNATE_DOMAIN, 255},
   };
+  assert_int_equal(FIRN_STUN_PARSE_MAX_USERNAME, 763);
+  assert_int_equal(FIRN_STUN_PARSE_MAX_REALM, 763);
+  assert_int_equal(FIRN_STUN_PARSE_MAX_NONCE, 763);
+  assert_int_equal(FIRN_STUN_PARSE_MAX_SOFTWARE, 763);
+  assert_int_equal(FIRN_STUN_PARSE_MAX_REASON, 763);
   static uint8_t v[2000];
   memset(v, 'a', sizeof v);
   for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {

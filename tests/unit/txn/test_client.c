@@ -1089,7 +1089,7 @@ static void test_invalid_arguments(void **state) {
   s.size = sizeof s + 8;
   assert_int_equal(firn_stun_client_new(&c2, &s), FIRN_ERR_INVALID_ARG);
   settings_for(&f, &s);
-  char longsw[FIRN_STUN_MAX_SOFTWARE + 2];
+  char longsw[FIRN_STUN_BUILD_MAX_SOFTWARE + 2];
   memset(longsw, 'x', sizeof longsw - 1);
   longsw[sizeof longsw - 1] = 0;
   s.software = longsw;
