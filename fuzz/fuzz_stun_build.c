@@ -302,8 +302,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   firn_ssize n = run_program(data, size, buf, cap, &info);
 
   if (n < 0) {
+    /* the builder also refuses what the parser would (its value checks, same codes) */
     CHECK(n == FIRN_ERR_NOBUF || n == FIRN_ERR_INVALID_ARG || n == FIRN_ERR_STATE ||
-          n == FIRN_ERR_STUN_ATTR_TOO_LONG || n == FIRN_ERR_STUN_TOO_MANY_ATTRS);
+          n == FIRN_ERR_STUN_ATTR_TOO_LONG || n == FIRN_ERR_STUN_TOO_MANY_ATTRS ||
+          n == FIRN_ERR_STUN_BAD_ATTR || n == FIRN_ERR_STUN_BAD_ADDR_FAMILY ||
+          n == FIRN_ERR_STUN_BAD_ERROR_CODE);
     free(buf);
     return 0;
   }

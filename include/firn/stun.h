@@ -287,7 +287,14 @@ typedef struct firn_stun_builder {
 /** Start a message of `method` and `cls` with transaction ID `tid` (12 bytes). */
 FIRN_API void firn_stun_builder_init(firn_stun_builder *b, uint8_t *buf, size_t cap, uint16_t method,
                                      firn_stun_class cls, const uint8_t tid[FIRN_STUN_TID_SIZE]);
-/** Any attribute from raw value bytes (padding added). */
+/** Any attribute from raw value bytes (padding added).
+ *
+ * Every adder runs the parser's validation on the value it wrote (address family and length,
+ * fixed sizes, ERROR-CODE class and number, PASSWORD-ALGORITHM(S) layout, string limits) and
+ * fails with the code firn_stun_msg_parse() would return (FIRN_ERR_STUN_BAD_ATTR,
+ * _BAD_ADDR_FAMILY, _BAD_ERROR_CODE, _ATTR_TOO_LONG). MESSAGE-INTEGRITY,
+ * MESSAGE-INTEGRITY-SHA256 and FINGERPRINT are refused here (FIRN_ERR_INVALID_ARG): they are
+ * written only by firn_stun_add_integrity(), _integrity_sha256() and _fingerprint(). */
 FIRN_API void firn_stun_add_raw(firn_stun_builder *b, uint16_t type, const void *value, size_t len);
 FIRN_API void firn_stun_add_flag(firn_stun_builder *b, uint16_t type); /**< zero-length value */
 FIRN_API void firn_stun_add_u32(firn_stun_builder *b, uint16_t type, uint32_t value);
@@ -312,11 +319,14 @@ FIRN_API void firn_stun_add_integrity(firn_stun_builder *b, const firn_stun_key 
 FIRN_API void firn_stun_add_integrity_sha256(firn_stun_builder *b, const firn_stun_key *key);
 /** FINGERPRINT: must be the last attribute. */
 FIRN_API void firn_stun_add_fingerprint(firn_stun_builder *b);
-/** Finish: returns the message length, or the first error (FIRN_ERR_NOBUF, _INVALID_ARG,
- *  _STATE for an attribute after FINGERPRINT, _CRYPTO, FIRN_ERR_STUN_ATTR_TOO_LONG for a
- *  USERNAME/REALM/NONCE/SOFTWARE/reason/ALTERNATE-DOMAIN over its FIRN_STUN_BUILD_MAX_* limit,
- *  FIRN_ERR_STUN_TOO_MANY_ATTRS past FIRN_STUN_MAX_ATTRS). The builder never produces a
- *  message that firn_stun_msg_parse() would refuse. */
+/** Finish: returns the message length, or the first error (FIRN_ERR_NOBUF, _INVALID_ARG
+ *  (including MESSAGE-INTEGRITY(-SHA256)/FINGERPRINT through an ordinary adder), _STATE for
+ *  an attribute after FINGERPRINT or out of integrity order, _CRYPTO,
+ *  FIRN_ERR_STUN_ATTR_TOO_LONG for a USERNAME/REALM/NONCE/SOFTWARE/reason/ALTERNATE-DOMAIN
+ *  over its FIRN_STUN_BUILD_MAX_* limit, FIRN_ERR_STUN_TOO_MANY_ATTRS past
+ *  FIRN_STUN_MAX_ATTRS, FIRN_ERR_STUN_BAD_ATTR / _BAD_ADDR_FAMILY / _BAD_ERROR_CODE for a
+ *  value the parser would refuse). The builder never produces a message that
+ *  firn_stun_msg_parse() would refuse. */
 FIRN_API firn_ssize firn_stun_builder_finish(firn_stun_builder *b);
 
 /** The standard reason phrase for an error code ("Bad Request", "Unauthorized", ...). */

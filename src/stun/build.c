@@ -72,6 +72,14 @@ static uint8_t *reserve(firn_stun_builder *b, uint16_t type, size_t len, unsigne
     fail(b, FIRN_ERR_INVALID_ARG);
     return NULL;
   }
+  /* MESSAGE-INTEGRITY(-SHA256) and FINGERPRINT are computed, never copied in: only
+   * add_integrity*() and add_fingerprint() write them (and keep the order rules). */
+  if (kind == 0 && (type == FIRN_STUN_ATTR_MESSAGE_INTEGRITY ||
+                    type == FIRN_STUN_ATTR_MESSAGE_INTEGRITY_SHA256 ||
+                    type == FIRN_STUN_ATTR_FINGERPRINT)) {
+    fail(b, FIRN_ERR_INVALID_ARG);
+    return NULL;
+  }
   if (len > value_limit(type)) {
     fail(b, FIRN_ERR_STUN_ATTR_TOO_LONG);
     return NULL;
@@ -98,25 +106,48 @@ static uint8_t *reserve(firn_stun_builder *b, uint16_t type, size_t len, unsigne
   return p + 4;
 }
 
+/* Run the parser's validation on the value just written at `v` (reserve()'s return, filled
+ * in). On failure the attribute is taken back out and the parser's error code kept, so the
+ * builder never produces a message firn_stun_msg_parse() would refuse. */
+static void validate(firn_stun_builder *b, uint8_t *v) {
+  uint16_t type = firn_get_u16(v - 4);
+  size_t len = firn_get_u16(v - 2);
+  int rc = firn_stun_check_attr(type, v, len);
+  if (rc >= 0) return; /* 1: unknown comprehension-required, which parses (and is reported) */
+  b->len = (size_t)(v - 4 - b->buf);
+  b->nattrs--;
+  firn_put_u16(b->buf + 2, (uint16_t)(b->len - FIRN_STUN_HEADER_SIZE));
+  fail(b, rc);
+}
+
 void firn_stun_add_raw(firn_stun_builder *b, uint16_t type, const void *value, size_t len) {
   if (b && !b->err && !value && len) {
     fail(b, FIRN_ERR_INVALID_ARG);
     return;
   }
   uint8_t *v = reserve(b, type, len, 0);
-  if (v && len) memcpy(v, value, len);
+  if (!v) return;
+  if (len) memcpy(v, value, len);
+  validate(b, v);
 }
 
-void firn_stun_add_flag(firn_stun_builder *b, uint16_t type) { reserve(b, type, 0, 0); }
+void firn_stun_add_flag(firn_stun_builder *b, uint16_t type) {
+  uint8_t *v = reserve(b, type, 0, 0);
+  if (v) validate(b, v);
+}
 
 void firn_stun_add_u32(firn_stun_builder *b, uint16_t type, uint32_t value) {
   uint8_t *v = reserve(b, type, 4, 0);
-  if (v) firn_put_u32(v, value);
+  if (!v) return;
+  firn_put_u32(v, value);
+  validate(b, v);
 }
 
 void firn_stun_add_u64(firn_stun_builder *b, uint16_t type, uint64_t value) {
   uint8_t *v = reserve(b, type, 8, 0);
-  if (v) firn_put_u64(v, value);
+  if (!v) return;
+  firn_put_u64(v, value);
+  validate(b, v);
 }
 
 void firn_stun_add_string(firn_stun_builder *b, uint16_t type, const char *s, size_t len) {
@@ -141,6 +172,7 @@ static void add_address(firn_stun_builder *b, uint16_t type, const firn_addr *a,
     for (size_t i = 0; i < alen; i++) v[4 + i] ^= b->buf[4 + i];
   }
   firn_put_u16(v + 2, port);
+  validate(b, v); /* an address under a fixed-size type (PRIORITY, ...) is refused */
 }
 
 void firn_stun_add_addr(firn_stun_builder *b, uint16_t type, const firn_addr *a) {
@@ -170,6 +202,7 @@ void firn_stun_add_error(firn_stun_builder *b, int code, const char *reason) {
   v[2] = (uint8_t)(code / 100);
   v[3] = (uint8_t)(code % 100);
   memcpy(v + 4, reason, rlen);
+  validate(b, v);
 }
 
 void firn_stun_add_unknown_attrs(firn_stun_builder *b, const uint16_t *types, size_t n) {
@@ -180,6 +213,7 @@ void firn_stun_add_unknown_attrs(firn_stun_builder *b, const uint16_t *types, si
   uint8_t *v = reserve(b, FIRN_STUN_ATTR_UNKNOWN_ATTRIBUTES, 2 * n, 0);
   if (!v) return;
   for (size_t i = 0; i < n; i++) firn_put_u16(v + 2 * i, types[i]);
+  validate(b, v);
 }
 
 void firn_stun_add_requested_transport(firn_stun_builder *b, uint8_t proto) {

@@ -131,6 +131,10 @@ static int check_optional(uint16_t type, const uint8_t *v, size_t len) {
   }
 }
 
+int firn_stun_check_attr(uint16_t type, const uint8_t *value, size_t len) {
+  return type < 0x8000 ? check_required(type, value, len) : check_optional(type, value, len);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Parser                                                                                    */
 
@@ -172,9 +176,8 @@ int firn_stun_msg_parse(firn_stun_msg *msg, const uint8_t *data, size_t len) {
         continue;
     }
 
-    int rc;
+    int rc = firn_stun_check_attr(type, p + 4, alen);
     if (type < 0x8000) {
-      rc = check_required(type, p + 4, alen);
       if (rc == 1) {
         rc = 0;
         if (n_unknown < FIRN_STUN_MAX_UNKNOWN) msg->unknown[n_unknown++] = type;
@@ -183,9 +186,8 @@ int firn_stun_msg_parse(firn_stun_msg *msg, const uint8_t *data, size_t len) {
       } else if (type == FIRN_STUN_ATTR_MESSAGE_INTEGRITY_SHA256) {
         mi256_off = here;
       }
-    } else {
-      rc = check_optional(type, p + 4, alen);
-      if (type == FIRN_STUN_ATTR_FINGERPRINT) fp_off = here;
+    } else if (type == FIRN_STUN_ATTR_FINGERPRINT) {
+      fp_off = here;
     }
     if (rc) return rc;
     msg->attr_off[nattrs++] = (uint16_t)here;

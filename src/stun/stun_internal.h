@@ -25,6 +25,13 @@ uint32_t firn_stun_crc32(const uint8_t *data, size_t len);
 int firn_stun_hmac(const firn_stun_key *key, int sha256, const uint8_t *msg, size_t prefix_len,
                    uint16_t hdr_len, uint8_t out[32]);
 
+/* The parser's validation of one attribute value (msg.c), shared with the builder so it
+ * never writes what the parser would refuse. Returns 0 (valid, or an unknown
+ * comprehension-optional type), 1 (unknown comprehension-required type: parses, reported in
+ * msg->unknown), or the parser's error (FIRN_ERR_STUN_BAD_ATTR, _BAD_ADDR_FAMILY,
+ * _BAD_ERROR_CODE, _ATTR_TOO_LONG). A switch and a length compare for the fixed-size types. */
+int firn_stun_check_attr(uint16_t type, const uint8_t *value, size_t len);
+
 /* Decode the message type into method and class. */
 static inline void firn_stun_split_type(uint16_t t, uint16_t *method, uint8_t *cls) {
   *method = (uint16_t)((t & 0x000Fu) | ((t & 0x00E0u) >> 1) | ((t & 0x3E00u) >> 2));

@@ -672,6 +672,77 @@ static void test_parser_limits_enforced(void **state) {
   assert_int_equal(firn_stun_builder_finish(&b), FIRN_ERR_STUN_TOO_MANY_ATTRS);
 }
 
+/* The builder runs the parser's value checks on everything it writes and fails with the
+ * parser's code; MESSAGE-INTEGRITY(-SHA256) and FINGERPRINT only come from their own adders.
+ * Whatever finish() accepts, the parser accepts. */
+static void test_builder_validates_values(void **state) {
+  (void)state;
+  uint8_t buf[512], zeros[32] = {0};
+  firn_stun_key *k = NULL;
+  assert_int_equal(firn_stun_key_new_short_term(&k, NULL, "pw", 2), 0);
+  firn_addr a4;
+  assert_int_equal(firn_addr_parse(&a4, "192.0.2.1:3478", 0), 0);
+  static const uint8_t err_class9[4] = {0, 0, 9, 0}, err_num100[4] = {0, 0, 4, 100};
+  static const uint8_t bad_family[8] = {0, 3, 0, 1, 1, 2, 3, 4};
+  static const uint8_t algs_short[6] = {0, 1, 0, 4, 0, 0};
+#define EXPECT(call, code)                                                                  \
+  do {                                                                                      \
+    firn_stun_builder b;                                                                    \
+    firn_stun_builder_init(&b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, TID); \
+    call;                                                                                   \
+    firn_ssize n_ = firn_stun_builder_finish(&b);                                          \
+    assert_int_equal(n_, code);                                                             \
+  } while (0)
+  /* fixed sizes, through the typed adders under the wrong type */
+  EXPECT(firn_stun_add_u32(&b, FIRN_STUN_ATTR_ICE_CONTROLLING, 1), FIRN_ERR_STUN_BAD_ATTR);
+  EXPECT(firn_stun_add_u64(&b, FIRN_STUN_ATTR_PRIORITY, 1), FIRN_ERR_STUN_BAD_ATTR);
+  EXPECT(firn_stun_add_flag(&b, FIRN_STUN_ATTR_PRIORITY), FIRN_ERR_STUN_BAD_ATTR);
+  EXPECT(firn_stun_add_flag(&b, FIRN_STUN_ATTR_LIFETIME), FIRN_ERR_STUN_BAD_ATTR);
+  EXPECT(firn_stun_add_u32(&b, FIRN_STUN_ATTR_USE_CANDIDATE, 0), FIRN_ERR_STUN_BAD_ATTR);
+  EXPECT(firn_stun_add_string(&b, FIRN_STUN_ATTR_USERHASH, "short", 5), FIRN_ERR_STUN_BAD_ATTR);
+  EXPECT(firn_stun_add_addr(&b, FIRN_STUN_ATTR_PRIORITY, &a4), FIRN_ERR_STUN_BAD_ATTR);
+  EXPECT(firn_stun_add_u32(&b, FIRN_STUN_ATTR_XOR_MAPPED_ADDRESS, 0), FIRN_ERR_STUN_BAD_ADDR_FAMILY);
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_MAPPED_ADDRESS, bad_family, 8), FIRN_ERR_STUN_BAD_ADDR_FAMILY);
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_ERROR_CODE, err_class9, 4), FIRN_ERR_STUN_BAD_ERROR_CODE);
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_ERROR_CODE, err_num100, 4), FIRN_ERR_STUN_BAD_ERROR_CODE);
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_ERROR_CODE, zeros, 2), FIRN_ERR_STUN_BAD_ERROR_CODE);
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_PASSWORD_ALGORITHMS, algs_short, 6), FIRN_ERR_STUN_BAD_ATTR);
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_UNKNOWN_ATTRIBUTES, zeros, 3), FIRN_ERR_STUN_BAD_ATTR);
+  /* integrity and FINGERPRINT are computed, never copied in */
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_MESSAGE_INTEGRITY, zeros, 20), FIRN_ERR_INVALID_ARG);
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_MESSAGE_INTEGRITY_SHA256, zeros, 32), FIRN_ERR_INVALID_ARG);
+  EXPECT(firn_stun_add_raw(&b, FIRN_STUN_ATTR_FINGERPRINT, zeros, 4), FIRN_ERR_INVALID_ARG);
+  EXPECT(firn_stun_add_u32(&b, FIRN_STUN_ATTR_FINGERPRINT, 0), FIRN_ERR_INVALID_ARG);
+  EXPECT((firn_stun_add_raw(&b, FIRN_STUN_ATTR_MESSAGE_INTEGRITY, zeros, 20), firn_stun_add_integrity(&b, k)),
+         FIRN_ERR_INVALID_ARG);
+  /* a refused attribute leaves nothing behind; well-formed values still build and parse */
+  {
+    firn_stun_builder b;
+    firn_stun_builder_init(&b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, TID);
+    firn_stun_add_u32(&b, FIRN_STUN_ATTR_PRIORITY, 7);
+    size_t before = b.len;
+    firn_stun_add_u64(&b, FIRN_STUN_ATTR_PRIORITY, 1);
+    assert_int_equal(b.len, before);
+    assert_int_equal(firn_get_u16(buf + 2), before - FIRN_STUN_HEADER_SIZE);
+    assert_int_equal(firn_stun_builder_finish(&b), FIRN_ERR_STUN_BAD_ATTR);
+    firn_stun_builder_init(&b, buf, sizeof buf, FIRN_STUN_BINDING, FIRN_STUN_REQUEST, TID);
+    firn_stun_add_u32(&b, FIRN_STUN_ATTR_PRIORITY, 7);
+    firn_stun_add_u64(&b, FIRN_STUN_ATTR_ICE_CONTROLLING, 1);
+    firn_stun_add_flag(&b, FIRN_STUN_ATTR_USE_CANDIDATE);
+    firn_stun_add_u32(&b, 0x7777, 1); /* unknown comprehension-required: parses, reported */
+    firn_stun_add_integrity(&b, k);
+    firn_stun_add_fingerprint(&b);
+    firn_ssize n = firn_stun_builder_finish(&b);
+    assert_true(n > 0);
+    firn_stun_msg m;
+    assert_int_equal(firn_stun_msg_parse(&m, buf, (size_t)n), 0);
+    assert_int_equal(m.n_unknown, 1);
+    assert_int_equal(firn_stun_msg_verify(&m, k), 0);
+  }
+#undef EXPECT
+  firn_stun_key_free(k);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip_everything),
@@ -686,6 +757,7 @@ int main(void) {
       cmocka_unit_test(test_long_keys),
       cmocka_unit_test(test_key_allocator),
       cmocka_unit_test(test_parser_limits_enforced),
+      cmocka_unit_test(test_builder_validates_values),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
