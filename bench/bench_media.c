@@ -595,6 +595,16 @@ static const char *crypto_backend(void) {
 
 int main(int argc, char **argv) {
   int only_tp = argc > 1 && !strcmp(argv[1], "--throughput");
+  if (argc > 2 && !strcmp(argv[1], "--connect")) { /* connect/free loop, a robustness check */
+    int n = atoi(argv[2]);
+    for (int i = 0; i < n; i++) {
+      side sd[2];
+      pair_connect(sd, i % 2 ? FIRN_SRTP_AEAD_AES_128_GCM : FIRN_SRTP_AES128_CM_SHA1_80);
+      pair_free(sd);
+    }
+    printf("%d connections\n", n);
+    return 0;
+  }
   if (firn_srtp_global_init() < 0) die("srtp_init");
   printf("bench_media: %s; OpenSSL %s\n", firn_srtp_version(), OpenSSL_version(OPENSSL_VERSION));
   printf("SRTP crypto backend (both the firn and the ceiling figures): %s\n", crypto_backend());
