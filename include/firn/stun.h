@@ -166,7 +166,8 @@ FIRN_API int firn_stun_is_stun(const uint8_t *data, size_t len);
 /**
  * Validate `data` as a complete STUN message and fill `msg`.
  * Checks: header size, top bits, magic cookie (a message without it is classic RFC 3489 and
- * is rejected with FIRN_ERR_STUN_RFC3489), length == datagram - 20 and a multiple of 4,
+ * is rejected with FIRN_ERR_STUN_RFC3489 when its first byte is 0..3, else with
+ * FIRN_ERR_STUN_NOT_STUN), length == datagram - 20 and a multiple of 4,
  * every attribute within bounds with padding, known attributes well-formed (address families
  * and lengths, fixed sizes, ERROR-CODE class 3..6 and number < 100, the
  * FIRN_STUN_PARSE_MAX_* limits on USERNAME/REALM/NONCE/SOFTWARE/reason and 255 bytes of

@@ -49,7 +49,9 @@ static int check_password_algs(const uint8_t *v, size_t len, int single) {
     if (len - pos < 4) return FIRN_ERR_STUN_BAD_ATTR;
     size_t plen = firn_get_u16(v + pos + 2);
     size_t step = 4 + ((plen + 3) & ~(size_t)3);
-    if (single) return 4 + plen <= len ? 0 : FIRN_ERR_STUN_BAD_ATTR;
+    /* PASSWORD-ALGORITHM holds exactly one entry: its parameters, padded or not, and
+     * nothing after them. */
+    if (single) return (len == 4 + plen || len == step) ? 0 : FIRN_ERR_STUN_BAD_ATTR;
     if (step > len - pos) return FIRN_ERR_STUN_BAD_ATTR;
     pos += step;
   }
@@ -144,7 +146,10 @@ int firn_stun_msg_parse(firn_stun_msg *msg, const uint8_t *data, size_t len) {
   msg->nattrs = 0;
   if (len < FIRN_STUN_HEADER_SIZE) return FIRN_ERR_STUN_TRUNCATED;
   if (data[0] & 0xC0) return FIRN_ERR_STUN_NOT_STUN;
-  if (firn_get_u32(data + 4) != FIRN_STUN_MAGIC_COOKIE) return FIRN_ERR_STUN_RFC3489;
+  /* Without the cookie: classic RFC 3489 only if it starts like one (types 0x0001..0x0112,
+   * first byte 0..3 in RFC 7983's demultiplexing); anything else is not STUN at all. */
+  if (firn_get_u32(data + 4) != FIRN_STUN_MAGIC_COOKIE)
+    return data[0] > 3 ? FIRN_ERR_STUN_NOT_STUN : FIRN_ERR_STUN_RFC3489;
   if (len > FIRN_STUN_MAX_MESSAGE) return FIRN_ERR_STUN_BAD_LENGTH;
   size_t blen = firn_get_u16(data + 2);
   if (blen & 3) return FIRN_ERR_STUN_BAD_LENGTH;

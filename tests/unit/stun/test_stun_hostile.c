@@ -146,6 +146,13 @@ static void test_header(void **state) {
   memcpy(b, REQ, sizeof REQ);
   b[7] ^= 1;
   assert_int_equal(parse_code(b, sizeof b), FIRN_ERR_STUN_RFC3489);
+  /* No cookie and a first byte past RFC 7983's STUN range (0..3): not STUN, not RFC 3489. */
+  for (int first = 4; first < 0x40; first += 9) {
+    b[0] = (uint8_t)first;
+    assert_int_equal(parse_code(b, sizeof b), FIRN_ERR_STUN_NOT_STUN);
+  }
+  b[0] = 0x03;
+  assert_int_equal(parse_code(b, sizeof b), FIRN_ERR_STUN_RFC3489);
   /* A bare header is a valid, empty message. */
   uint8_t empty[20];
   memcpy(empty, REQ, 20);
@@ -283,6 +290,13 @@ static void test_fixed_sizes(void **state) {
   assert_int_equal(attr_code(FIRN_STUN_ATTR_PASSWORD_ALGORITHM, algs_ok, 4), 0);
   assert_int_equal(attr_code(FIRN_STUN_ATTR_PASSWORD_ALGORITHM, algs_ok, 2), FIRN_ERR_STUN_BAD_ATTR);
   assert_int_equal(attr_code(FIRN_STUN_ATTR_PASSWORD_ALGORITHM, algs_bad + 4, 8), FIRN_ERR_STUN_BAD_ATTR);
+  /* exactly one entry: trailing bytes after it are malformed; parameters may be padded */
+  static const uint8_t alg_trailing[8] = {0, 2, 0, 0, 0xAA, 0xBB, 0xCC, 0xDD};
+  static const uint8_t alg_param[8] = {0, 2, 0, 3, 0xAA, 0xBB, 0xCC, 0};
+  assert_int_equal(attr_code(FIRN_STUN_ATTR_PASSWORD_ALGORITHM, alg_trailing, 8), FIRN_ERR_STUN_BAD_ATTR);
+  assert_int_equal(attr_code(FIRN_STUN_ATTR_PASSWORD_ALGORITHM, alg_param, 7), 0);
+  assert_int_equal(attr_code(FIRN_STUN_ATTR_PASSWORD_ALGORITHM, alg_param, 8), 0);
+  assert_int_equal(attr_code(FIRN_STUN_ATTR_PASSWORD_ALGORITHM, alg_trailing, 5), FIRN_ERR_STUN_BAD_ATTR);
 }
 
 static void test_string_limits(void **state) {
