@@ -178,7 +178,10 @@ FIRN_API int firn_stun_is_stun(const uint8_t *data, size_t len);
  *
  * @return 0, or FIRN_ERR_STUN_TRUNCATED, _NOT_STUN, _RFC3489, _BAD_LENGTH, _ATTR_OVERRUN,
  *         _BAD_ATTR, _BAD_ADDR_FAMILY, _BAD_ERROR_CODE, _ATTR_TOO_LONG, _AFTER_FINGERPRINT,
- *         _BAD_FINGERPRINT, _TOO_MANY_ATTRS, FIRN_ERR_INVALID_ARG.
+ *         _BAD_FINGERPRINT, _TOO_MANY_ATTRS, FIRN_ERR_INVALID_ARG. After a failure (other
+ *         than INVALID_ARG for a NULL `msg`), `msg->data` is NULL and `msg->nattrs` 0; every
+ *         other field is unspecified, and the accessors, verify and
+ *         firn_stun_client_handle_msg() refuse the message with FIRN_ERR_INVALID_ARG.
  */
 FIRN_API int firn_stun_msg_parse(firn_stun_msg *msg, const uint8_t *data, size_t len);
 
@@ -424,7 +427,9 @@ FIRN_API firn_ssize firn_stun_client_poll_transmit(firn_stun_client *c, uint64_t
  *  fails integrity (dropped, the transaction keeps waiting); a parse error if not STUN. */
 FIRN_API int firn_stun_client_handle_response(firn_stun_client *c, const uint8_t *data, size_t len,
                                               const firn_addr *from, uint64_t now);
-/** Offer an already parsed message (saves a second parse when the caller demultiplexed). */
+/** Offer an already parsed message (saves a second parse when the caller demultiplexed).
+ *  Same returns as handle_response(); FIRN_ERR_INVALID_ARG for a message whose parse failed
+ *  (`msg->data` NULL). */
 FIRN_API int firn_stun_client_handle_msg(firn_stun_client *c, const firn_stun_msg *msg,
                                          const firn_addr *from, uint64_t now);
 /** When the client next needs handle_expiry()/poll_transmit(): FIRN_TIME_NEVER if idle. */

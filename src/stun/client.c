@@ -728,7 +728,9 @@ done:
 
 int firn_stun_client_handle_msg(firn_stun_client *c, const firn_stun_msg *msg, const firn_addr *from,
                                 uint64_t now) {
-  if (!c || !msg || !from) return FIRN_ERR_INVALID_ARG;
+  /* A failed firn_stun_msg_parse() leaves data NULL (and the other fields unspecified):
+   * nothing else of such a message may be read. */
+  if (!c || !msg || !msg->data || !from) return FIRN_ERR_INVALID_ARG;
   if (c->free_pending) return FIRN_ERR_STUN_MISMATCH;
   if (msg->cls != FIRN_STUN_SUCCESS && msg->cls != FIRN_STUN_ERROR) return FIRN_ERR_STUN_MISMATCH;
   txn *t = find_tid(c, msg->tid);

@@ -358,6 +358,36 @@ static void test_ipv6_and_parsed_entry(void **state) {
   teardown(&f);
 }
 
+/* A message whose parse failed is refused by handle_msg(): its header fields are stale (here
+ * those of a matching response parsed into the same struct before), data is NULL. */
+static void test_failed_parse_refused(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  firn_stun_request req = binding(&f);
+  uint64_t id;
+  pkt p;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  take(&f, 0, &p);
+  uint8_t out[1500];
+  size_t n = respond(out, sizeof out, &p.m, &(resp){.cls = FIRN_STUN_SUCCESS});
+  firn_stun_msg m;
+  assert_int_equal(firn_stun_msg_parse(&m, out, n), FIRN_OK);
+  out[3] ^= 4; /* length off by 4: the parse fails, m keeps the old method/class/tid */
+  assert_true(firn_stun_msg_parse(&m, out, n) < 0);
+  assert_null(m.data);
+  assert_int_equal(m.nattrs, 0);
+  assert_int_equal(firn_stun_client_handle_msg(f.c, &m, &f.server, 5 * MS), FIRN_ERR_INVALID_ARG);
+  assert_int_equal(f.n, 0);
+  assert_int_equal(firn_stun_client_pending(f.c), 1);
+  out[3] ^= 4;
+  assert_int_equal(firn_stun_msg_parse(&m, out, n), FIRN_OK);
+  assert_int_equal(firn_stun_client_handle_msg(f.c, &m, &f.server, 5 * MS), FIRN_OK);
+  assert_int_equal(f.n, 1);
+  assert_int_equal(f.r[0].status, FIRN_OK);
+  teardown(&f);
+}
+
 static void test_reliable_single_timeout(void **state) {
   (void)state;
   fixture f;
@@ -1268,6 +1298,7 @@ int main(void) {
       cmocka_unit_test(test_reliable_single_timeout),
       cmocka_unit_test(test_huge_rto_still_times_out),
       cmocka_unit_test(test_ipv6_and_parsed_entry),
+      cmocka_unit_test(test_failed_parse_refused),
       cmocka_unit_test(test_success_matched),
       cmocka_unit_test(test_drops_then_success),
       cmocka_unit_test(test_error_responses),
