@@ -1153,6 +1153,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!h->destroyed)
       firn_agent_free(h->ag);
   }
+  if (g_trace)
+    fprintf(stderr, "  peak heap %zu bytes\n", h->mem.peak);
   CHECK(h->mem.blocks == 0);
   CHECK(h->mem.live == 0);
   free(h);
