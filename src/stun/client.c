@@ -244,7 +244,8 @@ static int auth_learn(firn_stun_auth *a, const firn_stun_msg *msg, const char *r
     firn_stun_key_free(a->key);
     a->key = NULL;
   }
-  memcpy(a->realm, realm, realm_len);
+  /* A 438 without REALM passes a->realm itself (auth_challenge): memmove, not memcpy. */
+  memmove(a->realm, realm, realm_len);
   a->realm_len = realm_len;
   memcpy(a->nonce, nonce, nonce_len);
   a->nonce_len = nonce_len;

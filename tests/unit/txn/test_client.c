@@ -731,6 +731,37 @@ static void test_438_stale_nonce(void **state) {
   firn_stun_key_free(key);
 }
 
+/* A 438 that omits REALM (it should repeat it): the learnt realm is kept (copied onto
+ * itself, which must be a memmove) and the retry carries it with the new nonce. */
+static void test_438_without_realm(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  firn_stun_auth *auth = NULL;
+  assert_int_equal(firn_stun_auth_new(&auth, NULL, "alice", "secret"), FIRN_OK);
+  firn_stun_key *key = lt_key(FIRN_STUN_PASSWORD_ALG_NONE, "alice", "example.org", "secret");
+  firn_stun_request req = allocate(&f, auth);
+  uint64_t id;
+  pkt p1, p2, p3;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  take(&f, 0, &p1);
+  assert_int_equal(deliver(&f, &p1, &(resp){.cls = FIRN_STUN_ERROR, .code = 401,
+                                            .realm = "example.org", .nonce = "n1"}, NULL, 0),
+                   FIRN_OK);
+  take(&f, 0, &p2);
+  assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_ERROR, .code = 438, .nonce = "n2"}, NULL, 0),
+                   FIRN_OK);
+  assert_int_equal(f.n, 0);
+  take(&f, 0, &p3);
+  assert_credentials(&p3, "n2", key);
+  assert_int_equal(deliver(&f, &p3, &(resp){.cls = FIRN_STUN_SUCCESS, .key = key}, NULL, 0), FIRN_OK);
+  assert_int_equal(f.n, 1);
+  assert_int_equal(f.r[0].status, FIRN_OK);
+  teardown(&f);
+  firn_stun_auth_free(auth);
+  firn_stun_key_free(key);
+}
+
 static void test_401_same_nonce_fails(void **state) {
   (void)state;
   fixture f;
@@ -1304,6 +1335,7 @@ int main(void) {
       cmocka_unit_test(test_error_responses),
       cmocka_unit_test(test_401_then_success),
       cmocka_unit_test(test_438_stale_nonce),
+      cmocka_unit_test(test_438_without_realm),
       cmocka_unit_test(test_401_same_nonce_fails),
       cmocka_unit_test(test_sha256_password_algorithm),
       cmocka_unit_test(test_password_algorithm_md5_and_refusals),
