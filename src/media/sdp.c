@@ -122,6 +122,13 @@ int firn_sdp_media_format(const firn_media_desc *d, char *buf, size_t size) {
 /* ---------------------------------------------------------------------------------------- */
 /* parse                                                                                     */
 
+/* A token we keep as a C string: visible ASCII only (no NUL, controls, spaces or DEL). */
+static int visible(const char *t, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 127) return 0;
+  return n > 0;
+}
+
 static int tok_eq(const char *t, size_t n, const char *s) { return strlen(s) == n && !memcmp(t, s, n); }
 
 /* A decimal number of at most 20 digits that fits `max`. */
@@ -186,6 +193,7 @@ int firn_sdp_media_parse(firn_media_desc *d, const char *sdp, size_t len, const 
     if (ll == 0) continue; /* tolerate blank lines */
     nlines++;
     if (ll < 2 || line[1] != '=') FAIL("a line is not of the form <type>=<value>");
+    if (memchr(line, '\0', ll)) FAIL("a line holds a NUL byte");
     const char *v = line + 2;
     size_t vn = ll - 2;
     char type = line[0];
@@ -203,13 +211,15 @@ int firn_sdp_media_parse(firn_media_desc *d, const char *sdp, size_t len, const 
       const char *p = v, *e = v + vn, *t;
       size_t tn;
       uint64_t num;
-      if (firn_sdp_next_token(&p, e, &t, &tn) != 1 || tn >= sizeof d->media) FAIL("bad m= line: media");
+      if (firn_sdp_next_token(&p, e, &t, &tn) != 1 || tn >= sizeof d->media || !visible(t, tn))
+        FAIL("bad m= line: media");
       memcpy(d->media, t, tn);
       d->media[tn] = '\0';
       if (firn_sdp_next_token(&p, e, &t, &tn) != 1 || parse_u64(t, tn, 65535, &num) < 0)
         FAIL("bad m= line: port");
       d->port = (uint16_t)num;
-      if (firn_sdp_next_token(&p, e, &t, &tn) != 1 || tn >= sizeof d->proto) FAIL("bad m= line: proto");
+      if (firn_sdp_next_token(&p, e, &t, &tn) != 1 || tn >= sizeof d->proto || !visible(t, tn))
+        FAIL("bad m= line: proto");
       memcpy(d->proto, t, tn);
       d->proto[tn] = '\0';
       int nfmt = 0, have0 = 0;
@@ -277,7 +287,7 @@ int firn_sdp_media_parse(firn_media_desc *d, const char *sdp, size_t len, const 
                  : st == FIRN_SETUP_ACTIVE ? FIRN_MEDIA_SETUP_ACTIVE
                                            : FIRN_MEDIA_SETUP_PASSIVE;
     } else if (section == 1 && firn_sdp_attr_is(&attr, "mid")) {
-      if (!attr.value || attr.value_len == 0 || attr.value_len >= sizeof d->mid) FAIL("bad a=mid");
+      if (!attr.value || attr.value_len >= sizeof d->mid || !visible(attr.value, attr.value_len)) FAIL("bad a=mid");
       memcpy(d->mid, attr.value, attr.value_len);
       d->mid[attr.value_len] = '\0';
     } else if (section == 1 && firn_sdp_attr_is(&attr, "rtcp-mux")) {
@@ -293,7 +303,8 @@ int firn_sdp_media_parse(firn_media_desc *d, const char *sdp, size_t len, const 
       if (!p || firn_sdp_next_token(&p, e, &t, &tn) != 1 || parse_u64(t, tn, 127, &pt) < 0) continue;
       if (pt != d->payload_type || firn_sdp_next_token(&p, e, &t, &tn) != 1) continue;
       const char *slash = memchr(t, '/', tn);
-      if (!slash || (size_t)(slash - t) >= sizeof d->encoding) FAIL("bad a=rtpmap");
+      if (!slash || (size_t)(slash - t) >= sizeof d->encoding || !visible(t, (size_t)(slash - t)))
+        FAIL("bad a=rtpmap");
       const char *cs = slash + 1, *ce = memchr(cs, '/', (size_t)(t + tn - cs));
       if (!ce) ce = t + tn;
       if (parse_u64(cs, (size_t)(ce - cs), UINT32_MAX, &clock) < 0) FAIL("bad a=rtpmap clock rate");

@@ -213,6 +213,15 @@ static void test_bad_sdp(void **state) {
   expect_bad(HEAD "m=audio 5000 RTP/SAVPF 0\r\nc=IN IP4 10.0.0.1\r\n" CRED "a=fingerprint:sha-256 zz\r\n",
              "fingerprint");
   expect_bad(HEAD "this is not sdp\r\n", "form");
+  /* NUL and control bytes never end up inside the strings the description keeps */
+  static const char nul[] = HEAD "m=au\0dio 5000 RTP/SAVPF 0\r\nc=IN IP4 10.0.0.1\r\n" CRED;
+  firn_media_desc dn;
+  const char *why = NULL;
+  assert_int_equal(firn_sdp_media_parse(&dn, nul, sizeof nul - 1, &why), FIRN_ERR_PARSE);
+  assert_string_equal(why, "a line holds a NUL byte");
+  expect_bad(HEAD "m=au\x01dio 5000 RTP/SAVPF 0\r\nc=IN IP4 10.0.0.1\r\n" CRED, "media");
+  expect_bad(HEAD "m=audio 5000 RTP/\x7fSAVPF 0\r\nc=IN IP4 10.0.0.1\r\n" CRED, "proto");
+  expect_bad(HEAD "m=audio 5000 RTP/SAVPF 0\r\nc=IN IP4 10.0.0.1\r\n" CRED "a=mid:\x02\r\n", "a=mid");
   /* arguments */
   firn_media_desc d;
   assert_int_equal(firn_sdp_media_parse(NULL, "v=0", 3, NULL), FIRN_ERR_INVALID_ARG);
