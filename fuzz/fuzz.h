@@ -53,7 +53,7 @@ enum {
   FUZZ_AGENT_OP_TO_EXPIRY = 4,
   FUZZ_AGENT_OP_POLL = 5,
   FUZZ_AGENT_OP_WRITE = 6,         /* u8 component, u8 len, bytes */
-  FUZZ_AGENT_OP_RESTART = 7,       /* u8: bit 0 set the remote credentials again */
+  FUZZ_AGENT_OP_RESTART = 7,       /* u8: bit 0 set the remote credentials again, bit 1 new ones */
   FUZZ_AGENT_OP_CANDIDATE = 8,     /* u8 len, text for firn_candidate_parse */
   FUZZ_AGENT_OP_TCP = 9,           /* u8 what (accept, connected, closed, unknown), u8 arg */
   FUZZ_AGENT_OP_END_OF_CANDIDATES = 10,

@@ -126,8 +126,11 @@ static void *ca_realloc(void *ptr, size_t size, void *user) {
 /* ---------------------------------------------------------------------------------------- */
 /* Fixed world                                                                               */
 
-#define REMOTE_UFRAG "RmUf"
-#define REMOTE_PWD "remotepasswordremotepwd0"
+/* The peer's credentials; an ICE restart by the peer (RESTART with bit 1) moves to the next. */
+static const char *const k_remote_ufrag[2] = {"RmUf", "RmU2"};
+static const char *const k_remote_pwd[2] = {"remotepasswordremotepwd0", "remotepasswordrestarted1"};
+#define REMOTE_UFRAG k_remote_ufrag[0]
+#define REMOTE_PWD k_remote_pwd[0]
 #define TURN_USER "fuzzuser"
 #define TURN_PASS "fuzzpass"
 #define TURN_REALM "firn.example"
@@ -195,6 +198,7 @@ typedef struct record {
   uint16_t method;
   uint8_t tid[FIRN_STUN_TID_SIZE];
   char realm[64];        /* REALM of a TURN request, "" if none */
+  unsigned gen;          /* the peer's credentials when it was sent */
 } record;
 
 typedef struct conn {
@@ -222,6 +226,7 @@ typedef struct harness {
   } channels[MAX_CHANNELS];
   unsigned nchannels;
   uint64_t polled;
+  unsigned remote_gen; /* which k_remote_* credentials the agent has */
   firn_agent_stats last;
   int destroy_in_callback, destroyed;
   int in_data;
@@ -404,6 +409,7 @@ static void record_request(harness *h, const firn_path *path, int relayed, const
   rc->path = *path;
   rc->relayed = relayed;
   rc->method = m.method;
+  rc->gen = h->remote_gen;
   memcpy(rc->tid, m.tid, FIRN_STUN_TID_SIZE);
   const char *realm;
   size_t realm_len;
@@ -720,7 +726,8 @@ static void op_request(harness *h, reader *r) {
   if (firn_agent_get_local_credentials(h->ag, h->stream, &lu, &lp) != 0)
     return;
   char user[600];
-  snprintf(user, sizeof user, "%s:%s", (flags & REQ_USERNAME_WRONG) ? "nope" : lu, REMOTE_UFRAG);
+  snprintf(user, sizeof user, "%s:%s", (flags & REQ_USERNAME_WRONG) ? "nope" : lu,
+           k_remote_ufrag[h->remote_gen]);
   uint8_t tid[FIRN_STUN_TID_SIZE];
   for (int i = 0; i < FIRN_STUN_TID_SIZE; i++)
     tid[i] = (uint8_t)(h->polled * 31 + h->now / FIRN_NS_PER_MS + (unsigned)i * 7);
@@ -822,7 +829,7 @@ static void op_response(harness *h, reader *r) {
     if (to_turn)
       key = turn_key(rc->realm);
     else
-      key = short_key((flags & RSP_WRONG_KEY) ? "wrongpasswordwrongpassword" : REMOTE_PWD);
+      key = short_key((flags & RSP_WRONG_KEY) ? "wrongpasswordwrongpassword" : k_remote_pwd[rc->gen]);
     CHECK(key != NULL);
     if (flags & RSP_SHA256)
       firn_stun_add_integrity_sha256(&b, key);
@@ -1112,8 +1119,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case FUZZ_AGENT_OP_RESTART: {
       int rc = firn_agent_restart(h->ag, h->stream, h->now);
       CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_STATE);
-      if (get8(&r) & 1) {
-        rc = firn_agent_set_remote_credentials(h->ag, h->stream, REMOTE_UFRAG, REMOTE_PWD, h->now);
+      uint8_t how = get8(&r);
+      if (how & 2) /* the peer restarts too: new remote credentials */
+        h->remote_gen ^= 1;
+      if (how & 3) {
+        rc = firn_agent_set_remote_credentials(h->ag, h->stream, k_remote_ufrag[h->remote_gen],
+                                               k_remote_pwd[h->remote_gen], h->now);
         CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_STATE);
       }
       break;

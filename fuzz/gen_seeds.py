@@ -180,6 +180,18 @@ def agent_seeds():
     p.advance(200).write(1, rtp(3))
     s['agent-restart'] = p.b
 
+    # both sides restart (new remote credentials too); the peer checks with the new ones
+    p = Prog(CONTROLLED, 16)
+    p.request(L_ETH0, R_HOST, REQ_CONTROLLING | REQ_USE_CANDIDATE, tiebreaker=9)
+    p.op(POLL).advance(50)
+    answer_all(p, 6)
+    p.write(1, rtp(1)).op(RESTART, 2).op(POLL)
+    p.request(L_ETH0, R_HOST, REQ_CONTROLLING | REQ_USE_CANDIDATE, tiebreaker=9)
+    p.advance(50)
+    answer_all(p, 8)
+    p.advance(200).write(1, rtp(2)).raw(L_ETH0, R_HOST, rtp(3))
+    s['agent-restart-both'] = p.b
+
     # consent lost: nothing answered after connecting -> disconnected, failed
     p = Prog(CONTROLLED, 8)
     p.request(L_ETH0, R_HOST, REQ_CONTROLLING | REQ_USE_CANDIDATE, tiebreaker=9)
