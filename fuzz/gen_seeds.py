@@ -270,6 +270,29 @@ def agent_seeds():
         p.op(CLOSE).op(POLL).response(0, 0)
         s['agent-' + name] = p.b
 
+    # TURN over TCP: the agent asks for a connection per host IP, the runtime reports it
+    # open, the allocation runs on the stream, relayed checks come back as Data indications
+    # and padded ChannelData on the same connection
+    p = Prog(TURN_SRV | RELAY_ONLY | CONTROLLED, 0x80 | 13)
+    p.op(POLL).op(TCP, 1, 1).op(TCP, 1, 3).op(POLL)
+    p.response(0, RSP_ERROR, 401).response(1, RSP_ERROR, 401).op(POLL)
+    for i in range(16):
+        p.response(i, 0)
+    p.op(POLL).advance(50)
+    for i in range(16):
+        p.response(i, 0)
+    p.advance(50)
+    p.request(L_RELAYED, R_HOST, REQ_CONTROLLING | REQ_USE_CANDIDATE, via=VIA_TURN_DATA, tiebreaker=7)
+    for i in range(16):
+        p.response(i, RSP_CHANNEL if i & 1 else 0)
+    p.advance(300)
+    for i in range(16):
+        p.response(i, 0)
+    p.write(1, rtp(1)).raw(L_ETH0, R_HOST, rtp(2), via=VIA_TURN_DATA)
+    p.raw(L_ETH0, R_HOST, rtp(3), via=VIA_TURN_CHANNEL)
+    p.op(TCP, 2, 0).advance(1000).op(CLOSE).op(POLL)
+    s['agent-turn-tcp'] = p.b
+
     # destroy from inside a callback (state change, data)
     p = Prog(CONTROLLED, 14)
     p.op(DESTROY_IN_CB)
