@@ -35,8 +35,11 @@
  * each callback instead of holding an iterator across it.
  *
  * Lifetimes: a firn_stun_auth is reference counted by the transactions that use it, so the
- * application may free it while requests are in flight. A short-term key (req->short_term)
- * is not copied and must outlive the transactions that use it.
+ * application may free it while requests are in flight. The long-term key an attempt was
+ * signed with is reference counted too (the attempt keeps it to verify the answer), so a
+ * challenge to one transaction that changes realm or algorithm never changes the key another
+ * verifies with. A short-term key (req->short_term) is not copied and must outlive the
+ * transactions that use it.
  */
 #include "firn/stun.h"
 
@@ -44,6 +47,7 @@
 #include "common/bytes.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "stun/stun_internal.h"
 
 #include <string.h>
 
@@ -75,7 +79,10 @@ struct firn_stun_auth {
   uint8_t algs_raw[ALGS_RAW_MAX]; /* PASSWORD-ALGORITHMS as offered, echoed verbatim */
   size_t algs_raw_len;         /* 0: none offered (RFC 5389 behaviour, MD5 key) */
   firn_stun_password_alg alg;  /* chosen algorithm, NONE when not negotiated */
-  firn_stun_key *key;          /* cached key for (realm, alg); NULL until needed */
+  firn_stun_key *key;          /* cached key for (realm, alg); NULL until needed. Each
+                                  attempt signed with it holds its own reference, so a
+                                  challenge that changes realm or algorithm does not change
+                                  the key other transactions verify their answers with. */
 };
 
 typedef struct txn {
@@ -93,6 +100,8 @@ typedef struct txn {
   uint64_t rto;                /* initial RTO for this request */
   const firn_stun_key *st_key; /* short-term key, owned by the application */
   firn_stun_auth *auth;        /* long-term credentials, one reference held */
+  firn_stun_key *lt_key;       /* the long-term key the current attempt was signed with
+                                  (a reference), NULL when it carried no credentials */
   uint8_t *msg;                /* the encoded request of the current attempt */
   size_t msg_len;
   unsigned sent;               /* transmissions of the current attempt */
@@ -321,6 +330,7 @@ int firn_stun_client_new(firn_stun_client **out, const firn_stun_client_settings
 
 static void txn_free(firn_stun_client *c, txn *t) {
   firn_free(&c->alloc, t->msg);
+  firn_stun_key_free(t->lt_key);
   auth_release(t->auth);
   firn_free(&c->alloc, t);
 }
@@ -503,6 +513,10 @@ static int build(firn_stun_client *c, txn *t, const char *st_user, size_t st_use
   t->msg = buf;
   t->msg_len = (size_t)n;
   t->mi_type = mi;
+  /* The answer to this attempt is verified with the key it was signed with, whatever later
+   * challenges do to a->key. */
+  firn_stun_key_free(t->lt_key);
+  t->lt_key = creds ? firn_stun_key_ref(a->key) : NULL;
   return FIRN_OK;
 }
 
@@ -545,6 +559,7 @@ int firn_stun_client_start(firn_stun_client *c, const firn_stun_request *req, ui
   }
   if (rc < 0) {
     firn_free(&c->alloc, t->msg);
+    firn_stun_key_free(t->lt_key);
     firn_free(&c->alloc, t);
     return rc;
   }
@@ -642,7 +657,7 @@ size_t firn_stun_client_pending(const firn_stun_client *c) { return c ? c->count
  * integrity as the request (RFC 8489 9.1.4, 9.2.5). */
 static int check_integrity(const txn *t, const firn_stun_msg *msg) {
   if (t->mi_type == MI_NONE) return FIRN_OK;
-  const firn_stun_key *key = t->st_key ? t->st_key : (t->auth ? t->auth->key : NULL);
+  const firn_stun_key *key = t->st_key ? t->st_key : t->lt_key;
   if (!key) return FIRN_ERR_STUN_NO_INTEGRITY;
   return t->mi_type == MI_SHA256 ? firn_stun_msg_verify_sha256(msg, key)
                                  : firn_stun_msg_verify_sha1(msg, key);

@@ -43,6 +43,7 @@
 
 struct firn_stun_key {
   firn_allocator alloc;
+  unsigned refs;       /* 1 + firn_stun_key_ref() calls; not atomic (see stun_internal.h) */
   EVP_MAC_CTX *sha1;   /* keyed HMAC-SHA1 (EVP path only) */
   EVP_MAC_CTX *sha256; /* keyed HMAC-SHA256 */
 #if FIRN_FAST_SHA1
@@ -563,6 +564,7 @@ static int key_make(firn_stun_key **out, const firn_allocator *alloc, const uint
   firn_stun_key *k = firn_calloc(&a, 1, sizeof *k);
   if (!k) return FIRN_ERR_NOMEM;
   k->alloc = a;
+  k->refs = 1;
   k->key_len = k256_len;
   if (k256_len) memcpy(k->key, k256, k256_len);
   /* The HMAC-SHA256 context is made on first use (lazy_sha256): short-term ICE keys never
@@ -650,8 +652,13 @@ int firn_stun_key_new_long_term(firn_stun_key **out, const firn_allocator *alloc
   return rc;
 }
 
+firn_stun_key *firn_stun_key_ref(firn_stun_key *key) {
+  if (key) key->refs++;
+  return key;
+}
+
 void firn_stun_key_free(firn_stun_key *key) {
-  if (!key) return;
+  if (!key || --key->refs > 0) return;
   EVP_MAC_CTX_free(key->sha1); /* OpenSSL cleanses the HMAC state it frees */
   EVP_MAC_CTX_free(key->sha256);
   firn_allocator a = key->alloc;

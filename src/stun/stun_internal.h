@@ -32,6 +32,11 @@ int firn_stun_hmac(const firn_stun_key *key, int sha256, const uint8_t *msg, siz
  * _BAD_ERROR_CODE, _ATTR_TOO_LONG). A switch and a length compare for the fixed-size types. */
 int firn_stun_check_attr(uint16_t type, const uint8_t *value, size_t len);
 
+/* Take a reference to `key`: firn_stun_key_free() then only drops one, and the last one
+ * frees (and wipes). Not atomic: for keys one object owns, like the client's long-term keys,
+ * which each transaction attempt keeps for verifying the answer to what it signed. */
+firn_stun_key *firn_stun_key_ref(firn_stun_key *key);
+
 /* Decode the message type into method and class. */
 static inline void firn_stun_split_type(uint16_t t, uint16_t *method, uint8_t *cls) {
   *method = (uint16_t)((t & 0x000Fu) | ((t & 0x00E0u) >> 1) | ((t & 0x3E00u) >> 2));

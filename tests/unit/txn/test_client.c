@@ -762,6 +762,54 @@ static void test_438_without_realm(void **state) {
   firn_stun_key_free(key);
 }
 
+/* Two transactions on one auth. B's challenge changes the realm (so the auth's key) while A
+ * is in flight, signed with the old key: A's answer, signed by the server with the key A
+ * used, still verifies and completes A; B's retry uses the new key. */
+static void test_key_per_attempt(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  firn_stun_auth *auth = NULL;
+  assert_int_equal(firn_stun_auth_new(&auth, NULL, "alice", "secret"), FIRN_OK);
+  firn_stun_key *k1 = lt_key(FIRN_STUN_PASSWORD_ALG_NONE, "alice", "r1", "secret");
+  firn_stun_key *k2 = lt_key(FIRN_STUN_PASSWORD_ALG_NONE, "alice", "r2", "secret");
+  firn_stun_request req = allocate(&f, auth);
+  uint64_t ida, idb;
+  pkt a1, a2, b1, b2;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &ida), FIRN_OK);
+  take(&f, 0, &a1);
+  assert_int_equal(deliver(&f, &a1, &(resp){.cls = FIRN_STUN_ERROR, .code = 401, .realm = "r1",
+                                            .nonce = "n1"}, NULL, 0), FIRN_OK);
+  take(&f, 0, &a2);
+  assert_int_equal(firn_stun_msg_verify_sha1(&a2.m, k1), FIRN_OK);
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &idb), FIRN_OK);
+  take(&f, 0, &b1);
+  assert_int_equal(firn_stun_msg_verify_sha1(&b1.m, k1), FIRN_OK); /* cached credentials */
+  assert_int_equal(deliver(&f, &b1, &(resp){.cls = FIRN_STUN_ERROR, .code = 401, .realm = "r2",
+                                            .nonce = "n2"}, NULL, 0), FIRN_OK);
+  take(&f, 0, &b2);
+  assert_true(has_string(&b2.m, FIRN_STUN_ATTR_REALM, "r2"));
+  assert_int_equal(firn_stun_msg_verify_sha1(&b2.m, k2), FIRN_OK);
+  /* A: signed with k2 is not what A sent; with k1 it is */
+  assert_int_equal(deliver(&f, &a2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = k2}, NULL, 0),
+                   FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(deliver(&f, &a2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = k1}, NULL, 0), FIRN_OK);
+  assert_int_equal(f.n, 1);
+  assert_int_equal(f.r[0].id, ida);
+  assert_int_equal(f.r[0].status, FIRN_OK);
+  /* B: the other way round; the auth may go away meanwhile, the keys stay with the attempts */
+  firn_stun_auth_free(auth);
+  assert_int_equal(deliver(&f, &b2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = k1}, NULL, 0),
+                   FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(deliver(&f, &b2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = k2}, NULL, 0), FIRN_OK);
+  assert_int_equal(f.n, 2);
+  assert_int_equal(f.r[1].id, idb);
+  assert_int_equal(f.r[1].status, FIRN_OK);
+  teardown(&f);
+  firn_stun_key_free(k1);
+  firn_stun_key_free(k2);
+}
+
 static void test_401_same_nonce_fails(void **state) {
   (void)state;
   fixture f;
@@ -1336,6 +1384,7 @@ int main(void) {
       cmocka_unit_test(test_401_then_success),
       cmocka_unit_test(test_438_stale_nonce),
       cmocka_unit_test(test_438_without_realm),
+      cmocka_unit_test(test_key_per_attempt),
       cmocka_unit_test(test_401_same_nonce_fails),
       cmocka_unit_test(test_sha256_password_algorithm),
       cmocka_unit_test(test_password_algorithm_md5_and_refusals),
