@@ -17,7 +17,10 @@
  *    use_srtp, peer certificate required and its SHA-256 digest compared, keys exported).
  *    Medians of 9 runs of 50 handshakes.
  * 3. Time from start to secure for a firn pair on loopback with the libuv runtime
- *    (firn_uv_session_new x2, gather on 127.0.0.1, descriptions exchanged in process).
+ *    (firn_uv_session_new x2, gather on 127.0.0.1, descriptions exchanged in process), at
+ *    Ta 50 ms (the default) and 5 ms, beside an aiortc pair in the same run (two
+ *    tests/integration/aiortc/aiortc_peer.py processes through the interop harness; run
+ *    from the source root or set FIRN_SOURCE_ROOT).
  *
  * libsrtp2 does not report its crypto backend; this program looks at which crypto libraries
  * are mapped into the process (Debian's libsrtp2 links NSS). */
@@ -481,7 +484,7 @@ typedef struct uvpeer {
 
 typedef struct uvcall {
   uvpeer p[2];
-  uint64_t t0, t_secure;
+  uint64_t t0, t_remote, t_secure;
   int exchanged, closed;
   uv_timer_t guard;
 } uvcall;
@@ -489,6 +492,7 @@ typedef struct uvcall {
 static void uv_try_exchange(uvcall *c) {
   if (c->exchanged || !c->p[0].gathered || !c->p[1].gathered) return;
   c->exchanged = 1;
+  c->t_remote = firn_uv_now();
   firn_media_desc d;
   firn_session_get_local_description(firn_uv_agent_session(c->p[0].ua), &d);
   firn_uv_session_set_remote_description(c->p[1].ua, &d);
@@ -526,7 +530,7 @@ static void uv_event(void *user, firn_session *s, const firn_session_event *ev) 
 
 static void uv_guard(uv_timer_t *t) { uv_finish(t->data); }
 
-static double uv_start_to_secure(uint64_t ta_ms) {
+static double uv_start_to_secure(uint64_t ta_ms, double *remote_to_secure_ms) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   uvcall c;
@@ -557,22 +561,72 @@ static double uv_start_to_secure(uint64_t ta_ms) {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   if (!c.t_secure) die("loopback pair did not become secure within 10 s");
+  if (remote_to_secure_ms) *remote_to_secure_ms = (double)(c.t_secure - c.t_remote) / 1e6;
   return (double)(c.t_secure - c.t0) / 1e6;
 }
 
 static void bench_start_to_secure(void) {
   const uint64_t tas[2] = {50, 5};
   for (int k = 0; k < 2; k++) {
-    double v[7];
-    for (int i = 0; i < 7; i++) v[i] = uv_start_to_secure(tas[k]);
+    double v[7], rs[7];
+    for (int i = 0; i < 7; i++) v[i] = uv_start_to_secure(tas[k], &rs[i]);
     double lo = v[0], hi = v[0];
     for (int i = 1; i < 7; i++) {
       if (v[i] < lo) lo = v[i];
       if (v[i] > hi) hi = v[i];
     }
-    printf("  Ta %2llu ms: median %.1f ms (min %.1f, max %.1f) from creating both sessions to both SECURE\n",
-           (unsigned long long)tas[k], median(v, 7), lo, hi);
+    printf("  Ta %2llu ms: median %.1f ms (min %.1f, max %.1f) from creating both sessions to both SECURE;"
+           " %.1f ms from the descriptions to both SECURE\n",
+           (unsigned long long)tas[k], median(v, 7), lo, hi, median(rs, 7));
   }
+}
+
+/* The same on an aiortc pair (Debian python3-aiortc 1.4, aioice), in the same run: two
+ * tests/integration/aiortc/aiortc_peer.py processes cross-wired by the interop harness; each
+ * reports connect_ms from starting ICE with the remote description to DTLS-SRTP done, and a
+ * run counts the later of the two. Skipped when aiortc or the scripts are not there. */
+static void bench_aiortc_pair(void) {
+  const char *root = getenv("FIRN_SOURCE_ROOT");
+  if (!root) root = ".";
+  char cw[1024], peer[1024];
+  snprintf(cw, sizeof cw, "%s/tests/integration/harness/crosswire.py", root);
+  snprintf(peer, sizeof peer, "%s/tests/integration/aiortc/aiortc_peer.py", root);
+  if (access(cw, R_OK) != 0 || access(peer, R_OK) != 0 ||
+      system("/usr/bin/python3 -c 'import aiortc' >/dev/null 2>&1") != 0) {
+    printf("  aiortc pair: skipped (python3-aiortc or %s not found; run from the source root)\n", cw);
+    return;
+  }
+  enum { runs = 5 };
+  double v[runs];
+  int n = 0;
+  for (int i = 0; i < runs; i++) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s' --quiet --packets 3 --timeout 30 "
+             "--a \"/usr/bin/python3 '%s' --offer --ip 127.0.0.1 --packets 3\" "
+             "--b \"/usr/bin/python3 '%s' --answer --ip 127.0.0.1 --packets 3\" 2>&1",
+             cw, peer, peer);
+    FILE *f = popen(cmd, "r");
+    if (!f) break;
+    char line[4096];
+    double worst = -1;
+    int sides = 0;
+    while (fgets(line, sizeof line, f)) {
+      const char *k = strstr(line, "\"connect_ms\": ");
+      if ((line[0] == 'A' || line[0] == 'B') && line[1] == ':' && k) {
+        double ms = atof(k + strlen("\"connect_ms\": "));
+        if (ms > worst) worst = ms;
+        sides++;
+      }
+    }
+    if (pclose(f) == 0 && sides == 2) v[n++] = worst;
+  }
+  if (n == 0) {
+    printf("  aiortc pair: no successful run\n");
+    return;
+  }
+  printf("  aiortc pair: median %.1f ms from the descriptions to both DTLS-SRTP done (%d of %d runs)\n",
+         median(v, n), n, runs);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -610,7 +664,8 @@ int main(int argc, char **argv) {
   printf("SRTP crypto backend (both the firn and the ceiling figures): %s\n", crypto_backend());
   printf("DTLS: OpenSSL for both figures\n\n");
   /* one core: the process is pinned to the CPU it starts on */
-  cpu_set_t set;
+  cpu_set_t set, all;
+  sched_getaffinity(0, sizeof all, &all);
   CPU_ZERO(&set);
   int cpu = sched_getcpu();
   CPU_SET(cpu < 0 ? 0 : cpu, &set);
@@ -620,10 +675,12 @@ int main(int argc, char **argv) {
   if (!only_tp) bench_throughput(FIRN_SRTP_AES128_CM_SHA1_80);
   bench_throughput(FIRN_SRTP_AEAD_AES_128_GCM);
   printf("   (target: >= 90 %% of the ceiling)\n\n");
+  sched_setaffinity(0, sizeof all, &all); /* the peers below get every CPU again */
   if (only_tp) return 0;
   printf("== DTLS-SRTP handshake cost, in memory, one core (CPU time; median of 9 runs of 50)\n");
   bench_handshake();
-  printf("\n== Start to secure, firn pair on 127.0.0.1 with the libuv runtime (median of 7)\n");
+  printf("\n== Start to secure on 127.0.0.1: a firn pair with the libuv runtime (median of 7), and an aiortc pair\n");
   bench_start_to_secure();
+  bench_aiortc_pair();
   return 0;
 }
