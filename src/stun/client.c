@@ -215,6 +215,16 @@ static int nonce_requires_algs(const char *nonce, size_t len) {
   return (bits & 0x800000u) || (bits & 0x000001u);
 }
 
+/* RFC 8489 9.2.5: a NONCE with the cookie and the "Password algorithms" bit but no
+ * PASSWORD-ALGORITHMS is a bid-down attempt (the attribute was stripped). */
+static int bid_down(const firn_stun_msg *msg) {
+  const char *nonce;
+  size_t nonce_len;
+  return firn_stun_msg_get_string(msg, FIRN_STUN_ATTR_NONCE, &nonce, &nonce_len) == FIRN_OK &&
+         nonce_requires_algs(nonce, nonce_len) &&
+         !firn_stun_msg_has(msg, FIRN_STUN_ATTR_PASSWORD_ALGORITHMS);
+}
+
 /* Learn REALM, NONCE and PASSWORD-ALGORITHMS from a 401/438. Returns 0, or
  * FIRN_ERR_STUN_AUTH_FAILED when RFC 8489 9.2.5 forbids a retry (no supported algorithm,
  * or a nonce cookie demanding PASSWORD-ALGORITHMS that the answer lacks). */
@@ -243,10 +253,14 @@ static int auth_learn(firn_stun_auth *a, const firn_stun_msg *msg, const char *r
     if (alg == FIRN_STUN_PASSWORD_ALG_NONE) return FIRN_ERR_STUN_AUTH_FAILED;
     memcpy(algs, raw, raw_len);
     algs_len = raw_len;
-  } else if (is_401) {
+  } else {
+    /* RFC 8489 9.2.5: "401 or 438 ... nonce cookie ... Password algorithms bit set to 1 but
+     * no PASSWORD-ALGORITHMS attribute is present, then the client MUST NOT retry". */
     if (nonce_requires_algs(nonce, nonce_len)) return FIRN_ERR_STUN_AUTH_FAILED;
-    alg = FIRN_STUN_PASSWORD_ALG_NONE;
-    algs_len = 0;
+    if (is_401) {
+      alg = FIRN_STUN_PASSWORD_ALG_NONE;
+      algs_len = 0;
+    }
   }
   /* The key depends on realm and algorithm only; the nonce changes freely. */
   if (alg != a->alg || !a->have_challenge || !bytes_equal(realm, realm_len, a->realm, a->realm_len)) {
@@ -761,6 +775,16 @@ int firn_stun_client_handle_msg(firn_stun_client *c, const firn_stun_msg *msg, c
     return FIRN_ERR_STUN_MISMATCH; /* an error response must carry ERROR-CODE */
 
   int challenge = t->auth && msg->cls == FIRN_STUN_ERROR && (code == 401 || code == 438);
+  if (!challenge && bid_down(msg)) {
+    /* RFC 8489 9.2.5: "For all other responses, if the NONCE attribute starts with the
+     * nonce cookie with the STUN Security Feature 'Password algorithms' bit set to 1 but
+     * PASSWORD-ALGORITHMS is not present, the response MUST be ignored." (A 401/438 like
+     * that ends the transaction in auth_learn(): no retry.) */
+    firn_log(&c->log, FIRN_LOG_DEBUG, MOD,
+             "transaction %llu: response with a nonce demanding PASSWORD-ALGORITHMS but none ignored",
+             (unsigned long long)t->id);
+    return FIRN_ERR_STUN_MISMATCH;
+  }
   if (check_integrity(t, msg) < 0 && !challenge) {
     firn_log(&c->log, FIRN_LOG_DEBUG, MOD, "transaction %llu: response failing integrity dropped",
              (unsigned long long)t->id);

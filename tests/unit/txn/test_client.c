@@ -976,6 +976,76 @@ static void test_password_algorithm_md5_and_refusals(void **state) {
   firn_stun_key_free(kmd5);
 }
 
+/* RFC 8489 9.2.5 and the nonce cookie's "Password algorithms" bit without
+ * PASSWORD-ALGORITHMS (a stripped list, bid-down): a 438 like that must not be retried
+ * either, and any other response carrying such a nonce is ignored. */
+static void test_nonce_cookie_bid_down(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  firn_stun_auth *auth = NULL;
+  assert_int_equal(firn_stun_auth_new(&auth, NULL, "alice", "secret"), FIRN_OK);
+  firn_stun_key *key = lt_key(FIRN_STUN_PASSWORD_ALG_NONE, "alice", "example.org", "secret");
+  firn_stun_request req = allocate(&f, auth);
+  uint64_t id;
+  pkt p1, p2, p3;
+  static const char *cookies[] = {"obMatJos2gAAAxyz", "obMatJos2AAABxyz"}; /* both bit readings */
+  for (int i = 0; i < 2; i++) {
+    int n0 = f.n;
+    assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+    take(&f, 0, &p1);
+    if (p1.m.mi_off == 0) {
+      assert_int_equal(deliver(&f, &p1, &(resp){.cls = FIRN_STUN_ERROR, .code = 401,
+                                                .realm = "example.org", .nonce = "plain"}, NULL, 0),
+                       FIRN_OK);
+      take(&f, 0, &p2);
+    } else {
+      p2 = p1;
+    }
+    assert_credentials(&p2, "plain", key);
+    assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_ERROR, .code = 438,
+                                              .realm = "example.org", .nonce = cookies[i]}, NULL, 0),
+                     FIRN_OK);
+    assert_int_equal(f.n, n0 + 1);
+    assert_int_equal(f.r[f.n - 1].id, id);
+    assert_int_equal(f.r[f.n - 1].status, FIRN_ERR_STUN_AUTH_FAILED);
+    assert_int_equal(f.r[f.n - 1].code, 438);
+    assert_int_equal(firn_stun_client_pending(f.c), 0);
+    nothing_due(&f, 1000 * MS);
+  }
+  /* the cached challenge is still the plain one: a success carrying a bid-down nonce is
+   * ignored even when correctly signed; the same success without it completes */
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  take(&f, 0, &p3);
+  assert_credentials(&p3, "plain", key);
+  assert_int_equal(deliver(&f, &p3, &(resp){.cls = FIRN_STUN_SUCCESS, .nonce = cookies[0], .key = key},
+                           NULL, 0),
+                   FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(deliver(&f, &p3, &(resp){.cls = FIRN_STUN_ERROR, .code = 403, .nonce = cookies[1],
+                                            .key = key}, NULL, 0),
+                   FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(f.n, 2);
+  assert_int_equal(deliver(&f, &p3, &(resp){.cls = FIRN_STUN_SUCCESS, .key = key}, NULL, 0), FIRN_OK);
+  assert_int_equal(f.n, 3);
+  assert_int_equal(f.r[2].status, FIRN_OK);
+  /* a short-term transaction ignores such a response too */
+  firn_stun_key *st = NULL;
+  assert_int_equal(firn_stun_key_new_short_term(&st, NULL, "pw", 2), FIRN_OK);
+  req = binding(&f);
+  req.short_term = st;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  take(&f, 0, &p1);
+  assert_int_equal(deliver(&f, &p1, &(resp){.cls = FIRN_STUN_SUCCESS, .nonce = cookies[0], .key = st},
+                           NULL, 0),
+                   FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(deliver(&f, &p1, &(resp){.cls = FIRN_STUN_SUCCESS, .key = st}, NULL, 0), FIRN_OK);
+  assert_int_equal(f.r[3].status, FIRN_OK);
+  teardown(&f);
+  firn_stun_auth_free(auth);
+  firn_stun_key_free(key);
+  firn_stun_key_free(st);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Table, cancel, callbacks                                                                    */
 
@@ -1388,6 +1458,7 @@ int main(void) {
       cmocka_unit_test(test_401_same_nonce_fails),
       cmocka_unit_test(test_sha256_password_algorithm),
       cmocka_unit_test(test_password_algorithm_md5_and_refusals),
+      cmocka_unit_test(test_nonce_cookie_bid_down),
       cmocka_unit_test(test_table_bound),
       cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_callback_reentrancy),
