@@ -202,7 +202,8 @@ static int long_term_key(const firn_stun_msg *msg, int sha256, firn_stun_key **o
 }
 
 /* Did the slot's current attempt carry credentials, and if so, does `msg` verify with them
- * (same kind of integrity as the request, RFC 8489 9.1.4 / 9.2.5)? */
+ * (short-term: the same kind of integrity as the request, RFC 8489 9.1.4; long-term: either
+ * kind, MI-SHA256 when both are present, 9.2.5)? */
 static int authentic(const slot *s, const firn_stun_msg *msg) {
   firn_stun_msg req;
   CHECK(firn_stun_msg_parse(&req, s->last, s->last_len) == 0);
@@ -216,8 +217,7 @@ static int authentic(const slot *s, const firn_stun_msg *msg) {
     firn_stun_key *key = NULL;
     if (long_term_key(msg, alg, &key) != 0)
       continue;
-    int ok = (sha256 ? firn_stun_msg_verify_sha256(msg, key)
-                     : firn_stun_msg_verify_sha1(msg, key)) == 0;
+    int ok = firn_stun_msg_verify(msg, key) == 0;
     firn_stun_key_free(key);
     if (ok)
       return 1;

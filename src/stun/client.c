@@ -14,8 +14,9 @@
  *
  * Matching: a response must carry the transaction ID of a request in flight (96 random bits
  * from the injected source), the same method, come from the address the request was sent to,
- * and, when the request carried MESSAGE-INTEGRITY(-SHA256), verify with the same key and the
- * same kind of integrity. Anything else is dropped with FIRN_ERR_STUN_MISMATCH and the
+ * and, when the request carried MESSAGE-INTEGRITY(-SHA256), verify with the key the request
+ * was signed with (short-term: the same kind of integrity, RFC 8489 9.1.4; long-term: either
+ * kind, MI-SHA256 preferred, 9.2.5). Anything else is dropped with FIRN_ERR_STUN_MISMATCH and the
  * transaction keeps waiting. The one exception, required by RFC 8489 9.2.5, is 401 and 438
  * error responses to long-term requests: the server cannot sign them when it rejects our
  * credentials, so they are accepted unsigned, but only to drive the challenge flow; they never
@@ -23,8 +24,9 @@
  *
  * Long-term flow: without a cached challenge the first request carries no credentials; a 401
  * with REALM and NONCE makes the client retry with USERNAME, REALM, NONCE (and PASSWORD-
- * ALGORITHM plus the echoed PASSWORD-ALGORITHMS when the server offered them, SHA-256
- * preferred) and MESSAGE-INTEGRITY or, with SHA-256, MESSAGE-INTEGRITY-SHA256. A 438 retries
+ * ALGORITHM plus the echoed PASSWORD-ALGORITHMS when the server offered them: the first
+ * algorithm of the server's list that we support) and MESSAGE-INTEGRITY or, once the server
+ * sent PASSWORD-ALGORITHMS, MESSAGE-INTEGRITY-SHA256 only (RFC 8489 9.2.5). A 438 retries
  * with the new nonce. A 401 after credentials were sent stops with FIRN_ERR_STUN_AUTH_FAILED
  * when it repeats the nonce we used or when this transaction was already challenged once.
  * Retries use a new transaction ID under the same public id.
@@ -244,11 +246,14 @@ static int auth_learn(firn_stun_auth *a, const firn_stun_msg *msg, const char *r
     if (raw_len == 0 || raw_len > sizeof algs ||
         firn_stun_msg_get_password_algs(msg, list, sizeof list / sizeof list[0], &n) < 0)
       return FIRN_ERR_STUN_AUTH_FAILED;
+    /* RFC 8489 9.2.5: "PASSWORD-ALGORITHM attribute with the first algorithm supported on
+     * the list" -- the server's order, not ours. */
     alg = FIRN_STUN_PASSWORD_ALG_NONE;
     for (size_t i = 0; i < n && i < sizeof list / sizeof list[0]; i++) {
-      if (list[i] == FIRN_STUN_PASSWORD_ALG_SHA256) alg = FIRN_STUN_PASSWORD_ALG_SHA256;
-      else if (list[i] == FIRN_STUN_PASSWORD_ALG_MD5 && alg == FIRN_STUN_PASSWORD_ALG_NONE)
-        alg = FIRN_STUN_PASSWORD_ALG_MD5;
+      if (list[i] == FIRN_STUN_PASSWORD_ALG_SHA256 || list[i] == FIRN_STUN_PASSWORD_ALG_MD5) {
+        alg = (firn_stun_password_alg)list[i];
+        break;
+      }
     }
     if (alg == FIRN_STUN_PASSWORD_ALG_NONE) return FIRN_ERR_STUN_AUTH_FAILED;
     memcpy(algs, raw, raw_len);
@@ -509,7 +514,10 @@ static int build(firn_stun_client *c, txn *t, const char *st_user, size_t st_use
       firn_stun_add_password_alg(&b, a->alg);
       firn_stun_add_raw(&b, FIRN_STUN_ATTR_PASSWORD_ALGORITHMS, a->algs_raw, a->algs_raw_len);
     }
-    if (a->alg == FIRN_STUN_PASSWORD_ALG_SHA256) {
+    /* RFC 8489 9.2.5: "If the response contains a PASSWORD-ALGORITHMS attribute, all the
+     * subsequent requests MUST be authenticated using MESSAGE-INTEGRITY-SHA256 only", with
+     * the key of the chosen algorithm (MD5 included). Without the list: RFC 5389, MI. */
+    if (a->algs_raw_len) {
       firn_stun_add_integrity_sha256(&b, a->key);
       mi = MI_SHA256;
     } else {
@@ -667,14 +675,17 @@ size_t firn_stun_client_pending(const firn_stun_client *c) { return c ? c->count
 /* Responses                                                                                   */
 
 /* 0 when the response is acceptable as authenticated (or no integrity was sent), else
- * FIRN_ERR_STUN_BAD_INTEGRITY / _NO_INTEGRITY. The response must carry the same kind of
- * integrity as the request (RFC 8489 9.1.4, 9.2.5). */
+ * FIRN_ERR_STUN_BAD_INTEGRITY / _NO_INTEGRITY. Short-term (RFC 8489 9.1.4): the response
+ * must carry the kind of integrity the request did. Long-term (9.2.5): "The client looks
+ * for the MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256 attribute", so either is verified,
+ * MI-SHA256 when both are present, with the key the attempt was signed with. */
 static int check_integrity(const txn *t, const firn_stun_msg *msg) {
   if (t->mi_type == MI_NONE) return FIRN_OK;
-  const firn_stun_key *key = t->st_key ? t->st_key : t->lt_key;
-  if (!key) return FIRN_ERR_STUN_NO_INTEGRITY;
-  return t->mi_type == MI_SHA256 ? firn_stun_msg_verify_sha256(msg, key)
-                                 : firn_stun_msg_verify_sha1(msg, key);
+  if (t->st_key)
+    return t->mi_type == MI_SHA256 ? firn_stun_msg_verify_sha256(msg, t->st_key)
+                                   : firn_stun_msg_verify_sha1(msg, t->st_key);
+  if (!t->lt_key) return FIRN_ERR_STUN_NO_INTEGRITY;
+  return firn_stun_msg_verify(msg, t->lt_key);
 }
 
 /* Did the current attempt of `t` carry exactly this realm and nonce? */

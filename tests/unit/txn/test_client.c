@@ -159,6 +159,7 @@ typedef struct resp {
   size_t algs_len;
   const firn_stun_key *key;
   int sha256;
+  const firn_stun_key *key256; /* also MESSAGE-INTEGRITY-SHA256 with this key (after MI) */
   uint16_t extra_attr;  /* an extra (e.g. unknown comprehension-required) attribute type */
   uint16_t method;      /* 0: the request's */
   int no_error_code;
@@ -184,6 +185,7 @@ static size_t respond(uint8_t *out, size_t cap, const firn_stun_msg *req, const 
     if (o->sha256) firn_stun_add_integrity_sha256(&b, o->key);
     else firn_stun_add_integrity(&b, o->key);
   }
+  if (o->key256) firn_stun_add_integrity_sha256(&b, o->key256);
   firn_ssize n = firn_stun_builder_finish(&b);
   assert_true(n > 0);
   return (size_t)n;
@@ -874,7 +876,7 @@ static void test_sha256_password_algorithm(void **state) {
   firn_stun_auth *auth = NULL;
   assert_int_equal(firn_stun_auth_new(&auth, NULL, "alice", "secret"), FIRN_OK);
   firn_stun_key *k256 = lt_key(FIRN_STUN_PASSWORD_ALG_SHA256, "alice", "example.org", "secret");
-  static const uint8_t algs[8] = {0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00}; /* MD5, SHA-256 */
+  static const uint8_t algs[8] = {0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00}; /* SHA-256, MD5 */
   const char *nonce = "obMatJos2AAABx9f3";
   firn_stun_request req = allocate(&f, auth);
   uint64_t id;
@@ -899,25 +901,89 @@ static void test_sha256_password_algorithm(void **state) {
   assert_int_equal(p2.m.mi_off, 0);
   assert_true(p2.m.mi256_off != 0);
   assert_int_equal(firn_stun_msg_verify_sha256(&p2.m, k256), FIRN_OK);
-  /* a response signed with HMAC-SHA1 (even with the right key) is not what we asked for */
-  assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = k256}, NULL, 0),
+  /* signed with another key: dropped */
+  firn_stun_key *kmd5 = lt_key(FIRN_STUN_PASSWORD_ALG_MD5, "alice", "example.org", "secret");
+  assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = kmd5, .sha256 = 1}, NULL, 0),
                    FIRN_ERR_STUN_MISMATCH);
+  firn_stun_key_free(kmd5);
   assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = k256, .sha256 = 1}, NULL, 0),
                    FIRN_OK);
   assert_int_equal(f.n, 1);
   assert_int_equal(f.r[0].status, FIRN_OK);
-  /* cached: the next request carries the algorithm and the SHA-256 integrity at once */
+  /* cached: the next request carries the algorithm and the SHA-256 integrity at once; a
+   * long-term answer may carry either integrity attribute (RFC 8489 9.2.5) */
   assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
   take(&f, 0, &p1);
   assert_true(firn_stun_msg_has(&p1.m, FIRN_STUN_ATTR_PASSWORD_ALGORITHMS));
+  assert_int_equal(p1.m.mi_off, 0);
   assert_int_equal(firn_stun_msg_verify_sha256(&p1.m, k256), FIRN_OK);
-  firn_stun_client_cancel(f.c, id);
+  assert_int_equal(deliver(&f, &p1, &(resp){.cls = FIRN_STUN_SUCCESS, .key = k256}, NULL, 0), FIRN_OK);
+  assert_int_equal(f.n, 2);
+  assert_int_equal(f.r[1].status, FIRN_OK);
   teardown(&f);
   firn_stun_auth_free(auth);
   firn_stun_key_free(k256);
 }
 
-/* Only MD5 offered: PASSWORD-ALGORITHM MD5, HMAC-SHA1 with the MD5 key. Unsupported lists
+/* RFC 8489 9.2.5: the FIRST algorithm of the server's list that we support (MD5 here,
+ * listed before SHA-256), every later request signed with MESSAGE-INTEGRITY-SHA256 only
+ * (with the MD5 key), and either integrity attribute accepted in answers, MI-SHA256 verified
+ * when both are present. */
+static void test_password_algorithms_first_supported(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  firn_stun_auth *auth = NULL;
+  assert_int_equal(firn_stun_auth_new(&auth, NULL, "alice", "secret"), FIRN_OK);
+  firn_stun_key *kmd5 = lt_key(FIRN_STUN_PASSWORD_ALG_MD5, "alice", "example.org", "secret");
+  firn_stun_key *k256 = lt_key(FIRN_STUN_PASSWORD_ALG_SHA256, "alice", "example.org", "secret");
+  static const uint8_t algs[12] = {0x00, 0x07, 0x00, 0x00,  /* unknown: skipped */
+                                   0x00, 0x01, 0x00, 0x00,  /* MD5: first supported */
+                                   0x00, 0x02, 0x00, 0x00}; /* SHA-256 */
+  firn_stun_request req = allocate(&f, auth);
+  uint64_t id;
+  pkt p1, p2;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  take(&f, 0, &p1);
+  assert_int_equal(deliver(&f, &p1, &(resp){.cls = FIRN_STUN_ERROR, .code = 401, .realm = "example.org",
+                                            .nonce = "obMatJos2AAABq1w", .algs = algs,
+                                            .algs_len = sizeof algs}, NULL, 0),
+                   FIRN_OK);
+  take(&f, 0, &p2);
+  uint32_t pa = 0;
+  assert_int_equal(firn_stun_msg_get_u32(&p2.m, FIRN_STUN_ATTR_PASSWORD_ALGORITHM, &pa), FIRN_OK);
+  assert_int_equal(pa >> 16, FIRN_STUN_PASSWORD_ALG_MD5);
+  assert_int_equal(p2.m.mi_off, 0);
+  assert_true(p2.m.mi256_off != 0);
+  assert_int_equal(firn_stun_msg_verify_sha256(&p2.m, kmd5), FIRN_OK);
+  /* both present: MI-SHA256 decides (a good MI does not rescue a bad MI-SHA256) */
+  assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = kmd5, .key256 = k256},
+                           NULL, 0),
+                   FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = k256, .key256 = kmd5},
+                           NULL, 0),
+                   FIRN_OK);
+  assert_int_equal(f.n, 1);
+  assert_int_equal(f.r[0].status, FIRN_OK);
+  /* the server's MI-SHA256 with the MD5 key (RFC 8489 9.2.4), and a plain MI with it */
+  for (int sha256 = 1; sha256 >= 0; sha256--) {
+    assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+    take(&f, 0, &p1);
+    assert_int_equal(p1.m.mi_off, 0);
+    assert_int_equal(firn_stun_msg_verify_sha256(&p1.m, kmd5), FIRN_OK);
+    assert_int_equal(deliver(&f, &p1, &(resp){.cls = FIRN_STUN_SUCCESS, .key = kmd5, .sha256 = sha256},
+                             NULL, 0),
+                     FIRN_OK);
+    assert_int_equal(f.r[f.n - 1].status, FIRN_OK);
+  }
+  assert_int_equal(f.n, 3);
+  teardown(&f);
+  firn_stun_auth_free(auth);
+  firn_stun_key_free(kmd5);
+  firn_stun_key_free(k256);
+}
+
+/* Only MD5 offered: PASSWORD-ALGORITHM MD5, MESSAGE-INTEGRITY-SHA256 with the MD5 key. Unsupported lists
  * and a nonce cookie demanding PASSWORD-ALGORITHMS without them (bid-down) stop at once. */
 static void test_password_algorithm_md5_and_refusals(void **state) {
   (void)state;
@@ -955,12 +1021,14 @@ static void test_password_algorithm_md5_and_refusals(void **state) {
     if (cases[i].want_retry) {
       assert_int_equal(f.n, n0);
       take(&f, 0, &p2);
-      assert_true(p2.m.mi_off != 0);
-      assert_int_equal(p2.m.mi256_off, 0);
-      if (cases[i].algs) {
+      if (cases[i].algs) { /* PASSWORD-ALGORITHMS seen: MI-SHA256 only, with the MD5 key */
         assert_true(firn_stun_msg_has(&p2.m, FIRN_STUN_ATTR_PASSWORD_ALGORITHM));
-        assert_int_equal(firn_stun_msg_verify_sha1(&p2.m, kmd5), FIRN_OK);
+        assert_int_equal(p2.m.mi_off, 0);
+        assert_true(p2.m.mi256_off != 0);
+        assert_int_equal(firn_stun_msg_verify_sha256(&p2.m, kmd5), FIRN_OK);
       } else {
+        assert_true(p2.m.mi_off != 0);
+        assert_int_equal(p2.m.mi256_off, 0);
         assert_false(firn_stun_msg_has(&p2.m, FIRN_STUN_ATTR_PASSWORD_ALGORITHM));
       }
       firn_stun_client_cancel(f.c, id);
@@ -1458,6 +1526,7 @@ int main(void) {
       cmocka_unit_test(test_401_same_nonce_fails),
       cmocka_unit_test(test_sha256_password_algorithm),
       cmocka_unit_test(test_password_algorithm_md5_and_refusals),
+      cmocka_unit_test(test_password_algorithms_first_supported),
       cmocka_unit_test(test_nonce_cookie_bid_down),
       cmocka_unit_test(test_table_bound),
       cmocka_unit_test(test_cancel),
