@@ -254,6 +254,7 @@ static void on_result(void *user, const firn_stun_result *r) {
     break;
   case FIRN_ERR_STUN_TIMEOUT:
   case FIRN_ERR_STUN_CANCELLED:
+  case FIRN_ERR_STUN_BAD_INTEGRITY: /* RFC 8489 9.1.4/9.2.5 integrity violation: no response */
     CHECK(r->response == NULL);
     break;
   case FIRN_ERR_STUN_AUTH_FAILED:

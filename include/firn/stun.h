@@ -352,9 +352,20 @@ typedef struct firn_stun_auth firn_stun_auth;
 /** Result of a transaction, delivered once through the callback. */
 typedef struct firn_stun_result {
   uint64_t id;                  /**< the id returned by firn_stun_client_start() */
-  int status;                   /**< 0 success response; FIRN_ERR_STUN_ERROR_RESPONSE,
-                                     FIRN_ERR_STUN_TIMEOUT, FIRN_ERR_STUN_AUTH_FAILED,
-                                     FIRN_ERR_STUN_CANCELLED, FIRN_ERR_NOMEM */
+  /** 0: an (authenticated, when credentials were used) success response. Otherwise:
+   *  - FIRN_ERR_STUN_ERROR_RESPONSE: an error response (`error_code`, `response`);
+   *  - FIRN_ERR_STUN_TIMEOUT: no acceptable response before the deadline;
+   *  - FIRN_ERR_STUN_BAD_INTEGRITY: an integrity violation (RFC 8489 9.1.4/9.2.5): over
+   *    TCP/TLS a response whose MESSAGE-INTEGRITY(-SHA256) failed, or a success response
+   *    without one, ends the transaction at once; over UDP such responses are discarded and
+   *    this replaces FIRN_ERR_STUN_TIMEOUT at the deadline when at least one arrived for the
+   *    last attempt. `response` is NULL (it is not authentic). Unsigned error responses do
+   *    not count: they are discarded as if never received;
+   *  - FIRN_ERR_STUN_AUTH_FAILED: the long-term credentials were refused, or RFC 8489 9.2.5
+   *    forbids a retry (no supported password algorithm, a bid-down nonce);
+   *  - FIRN_ERR_STUN_CANCELLED: firn_stun_client_cancel();
+   *  - FIRN_ERR_NOMEM: a 401/438 retry could not be built. */
+  int status;
   int error_code;               /**< 300..699 when an error response arrived, else 0 */
   const firn_stun_msg *response; /**< the (authenticated when credentials were used) response,
                                      valid only during the callback; NULL on timeout */
@@ -423,8 +434,10 @@ FIRN_API int firn_stun_client_cancel(firn_stun_client *c, uint64_t id);
 FIRN_API firn_ssize firn_stun_client_poll_transmit(firn_stun_client *c, uint64_t now, uint8_t *buf,
                                                    size_t cap, firn_addr *dest, void **ctx);
 /** Offer a received datagram. Returns 0 if it completed (or advanced, on a 401/438 retry) a
- *  transaction; FIRN_ERR_STUN_MISMATCH if it matches none, comes from the wrong address, or
- *  fails integrity (dropped, the transaction keeps waiting); a parse error if not STUN. */
+ *  transaction, a reliable one failing integrity included (result
+ *  FIRN_ERR_STUN_BAD_INTEGRITY); FIRN_ERR_STUN_MISMATCH if it matches none, comes from the
+ *  wrong address, is an unsigned error response, or fails integrity over UDP (dropped, the
+ *  transaction keeps waiting); a parse error if not STUN. */
 FIRN_API int firn_stun_client_handle_response(firn_stun_client *c, const uint8_t *data, size_t len,
                                               const firn_addr *from, uint64_t now);
 /** Offer an already parsed message (saves a second parse when the caller demultiplexed).

@@ -97,6 +97,7 @@ typedef struct txn {
   int mi_type;                 /* integrity sent in the current attempt (MI_*) */
   int challenged;              /* a 401 already made this transaction send credentials */
   unsigned auth_retries;
+  unsigned bad_integrity;      /* answers to the current attempt dropped for integrity (UDP) */
   firn_addr dest;
   void *ctx;
   uint64_t rto;                /* initial RTO for this request */
@@ -665,7 +666,11 @@ void firn_stun_client_handle_expiry(firn_stun_client *c, uint64_t now) {
     while (t && !(t->next_send == FIRN_TIME_NEVER && t->deadline <= now)) t = t->next;
     if (!t) return;
     unlink_txn(c, t);
-    if (finish(c, t, FIRN_ERR_STUN_TIMEOUT, 0, NULL, NULL, now)) return;
+    /* RFC 8489 9.1.4/9.2.5: "If all the responses received are discarded, then instead of
+     * signaling a timeout after ending the transaction, the layer MUST signal an integrity
+     * protection violation to the TU." */
+    int status = t->bad_integrity ? FIRN_ERR_STUN_BAD_INTEGRITY : FIRN_ERR_STUN_TIMEOUT;
+    if (finish(c, t, status, 0, NULL, NULL, now)) return;
   }
 }
 
@@ -714,6 +719,7 @@ static int restart(firn_stun_client *c, txn *t, uint64_t now) {
     return rc;
   }
   t->sent = 0;
+  t->bad_integrity = 0;
   t->next_send = now;
   t->deadline = FIRN_TIME_NEVER;
   return FIRN_OK;
@@ -796,12 +802,32 @@ int firn_stun_client_handle_msg(firn_stun_client *c, const firn_stun_msg *msg, c
              (unsigned long long)t->id);
     return FIRN_ERR_STUN_MISMATCH;
   }
-  if (check_integrity(t, msg) < 0 && !challenge) {
+  if (challenge) return auth_challenge(c, t, msg, code, from, now);
+  int irc = check_integrity(t, msg);
+  if (irc < 0) {
+    if (msg->cls == FIRN_STUN_ERROR && irc == FIRN_ERR_STUN_NO_INTEGRITY) {
+      /* An error the server did not sign: discarded as if never received (RFC 8489 9.2.5
+       * says so of 400), and not an integrity failure; the caller may still act on it (the
+       * TURN client does, for the request in flight). */
+      firn_log(&c->log, FIRN_LOG_DEBUG, MOD, "transaction %llu: unsigned error %d dropped",
+               (unsigned long long)t->id, code);
+      return FIRN_ERR_STUN_MISMATCH;
+    }
+    if (t->reliable) {
+      /* RFC 8489 9.1.4/9.2.5: over a reliable transport "the response MUST be treated as a
+       * failure response", at once (nobody can inject into the stream without breaking it). */
+      firn_log(&c->log, FIRN_LOG_DEBUG, MOD, "transaction %llu: response failing integrity over a "
+               "reliable transport", (unsigned long long)t->id);
+      unlink_txn(c, t);
+      finish(c, t, FIRN_ERR_STUN_BAD_INTEGRITY, 0, NULL, from, now);
+      return FIRN_OK;
+    }
+    /* Over UDP: discarded, retransmissions go on; remembered for the final result. */
+    t->bad_integrity++;
     firn_log(&c->log, FIRN_LOG_DEBUG, MOD, "transaction %llu: response failing integrity dropped",
              (unsigned long long)t->id);
     return FIRN_ERR_STUN_MISMATCH;
   }
-  if (challenge) return auth_challenge(c, t, msg, code, from, now);
 
   int status = FIRN_OK;
   if (msg->cls == FIRN_STUN_ERROR) status = FIRN_ERR_STUN_ERROR_RESPONSE;

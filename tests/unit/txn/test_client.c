@@ -360,6 +360,94 @@ static void test_ipv6_and_parsed_entry(void **state) {
   teardown(&f);
 }
 
+/* RFC 8489 9.1.4/9.2.5 integrity failures. Over UDP a response failing integrity is
+ * discarded and retransmissions go on; if that is all that arrived, the result is an
+ * integrity violation instead of a timeout. Over TCP/TLS it ends the transaction at once.
+ * Unsigned error responses are discarded as if never received (not counted). */
+static void test_integrity_failures(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  firn_stun_key *key = NULL, *wrong = NULL;
+  assert_int_equal(firn_stun_key_new_short_term(&key, NULL, "pw", 2), FIRN_OK);
+  assert_int_equal(firn_stun_key_new_short_term(&wrong, NULL, "xx", 2), FIRN_OK);
+  firn_stun_request req = binding(&f);
+  req.short_term = key;
+  uint64_t id;
+  pkt p;
+
+  /* UDP: a wrongly signed answer, then nothing: BAD_INTEGRITY at the deadline */
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  take(&f, 0, &p);
+  assert_int_equal(deliver(&f, &p, &(resp){.cls = FIRN_STUN_SUCCESS, .key = wrong}, NULL, 10 * MS),
+                   FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(f.n, 0);
+  assert_int_equal(firn_stun_client_expiry(f.c), 500 * MS); /* retransmissions go on */
+  f.now = 0;
+  while (f.n == 0) {
+    f.now = firn_stun_client_expiry(f.c);
+    assert_true(f.now < 60000 * MS);
+    uint8_t buf[1500];
+    while (firn_stun_client_poll_transmit(f.c, f.now, buf, sizeof buf, NULL, NULL) > 0) {
+    }
+    firn_stun_client_handle_expiry(f.c, f.now);
+  }
+  assert_int_equal(f.now, 39500 * MS);
+  assert_int_equal(f.r[0].id, id);
+  assert_int_equal(f.r[0].status, FIRN_ERR_STUN_BAD_INTEGRITY);
+  assert_false(f.r[0].has_resp);
+  assert_int_equal(f.r[0].tx, 7);
+
+  /* UDP: an unsigned success counts too; an unsigned error does not (plain timeout) */
+  for (int unsigned_error = 0; unsigned_error < 2; unsigned_error++) {
+    assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+    take(&f, 0, &p);
+    resp r = unsigned_error ? (resp){.cls = FIRN_STUN_ERROR, .code = 400} : (resp){.cls = FIRN_STUN_SUCCESS};
+    assert_int_equal(deliver(&f, &p, &r, NULL, 0), FIRN_ERR_STUN_MISMATCH);
+    int n0 = f.n;
+    while (f.n == n0) {
+      uint64_t e = firn_stun_client_expiry(f.c);
+      uint8_t buf[1500];
+      while (firn_stun_client_poll_transmit(f.c, e, buf, sizeof buf, NULL, NULL) > 0) {
+      }
+      firn_stun_client_handle_expiry(f.c, e);
+    }
+    assert_int_equal(f.r[f.n - 1].status, unsigned_error ? FIRN_ERR_STUN_TIMEOUT : FIRN_ERR_STUN_BAD_INTEGRITY);
+  }
+
+  /* UDP: a good answer after a bad one is a plain success */
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  take(&f, 0, &p);
+  assert_int_equal(deliver(&f, &p, &(resp){.cls = FIRN_STUN_SUCCESS, .key = wrong}, NULL, 0),
+                   FIRN_ERR_STUN_MISMATCH);
+  assert_int_equal(deliver(&f, &p, &(resp){.cls = FIRN_STUN_SUCCESS, .key = key}, NULL, 0), FIRN_OK);
+  assert_int_equal(f.r[f.n - 1].status, FIRN_OK);
+
+  /* TCP: the first answer failing integrity ends it at once; an unsigned error is dropped */
+  req.reliable = 1;
+  static const resp bad[] = {{.cls = FIRN_STUN_SUCCESS, .key = NULL},
+                             {.cls = FIRN_STUN_ERROR, .code = 403, .key = NULL}};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+    take(&f, 0, &p);
+    int n0 = f.n;
+    assert_int_equal(deliver(&f, &p, &(resp){.cls = FIRN_STUN_ERROR, .code = 400}, NULL, 0),
+                     FIRN_ERR_STUN_MISMATCH);
+    assert_int_equal(f.n, n0);
+    resp r = i == 2 ? bad[0] : bad[i];
+    r.key = i == 2 ? NULL : wrong; /* wrongly signed success / error; unsigned success */
+    assert_int_equal(deliver(&f, &p, &r, NULL, 20 * MS), FIRN_OK);
+    assert_int_equal(f.n, n0 + 1);
+    assert_int_equal(f.r[f.n - 1].id, id);
+    assert_int_equal(f.r[f.n - 1].status, FIRN_ERR_STUN_BAD_INTEGRITY);
+    assert_false(f.r[f.n - 1].has_resp);
+    assert_int_equal(firn_stun_client_pending(f.c), 0);
+  }
+  teardown(&f);
+  firn_stun_key_free(key);
+  firn_stun_key_free(wrong);
+}
+
 /* A message whose parse failed is refused by handle_msg(): its header fields are stale (here
  * those of a matching response parsed into the same struct before), data is NULL. */
 static void test_failed_parse_refused(void **state) {
@@ -1516,6 +1604,7 @@ int main(void) {
       cmocka_unit_test(test_huge_rto_still_times_out),
       cmocka_unit_test(test_ipv6_and_parsed_entry),
       cmocka_unit_test(test_failed_parse_refused),
+      cmocka_unit_test(test_integrity_failures),
       cmocka_unit_test(test_success_matched),
       cmocka_unit_test(test_drops_then_success),
       cmocka_unit_test(test_error_responses),
