@@ -634,6 +634,64 @@ lab_punch() {
     [ $ra = 0 ] && [ $rb = 0 ]
 }
 
+# lab_turn_log_mark: remember where coturn's log ends now; lab_turn_sessions then reports
+# only sessions that start after the mark (one coturn serving several calls).
+lab_turn_log_mark() {
+    LAB_TURN_LOG_MARK=$(wc -l <"$LAB_TURN_LOG" 2>/dev/null || echo 0)
+}
+
+# lab_turn_sessions: coturn's view of the allocations since lab_turn_log_mark, read from
+# its log (the config asks for `verbose`), one JSON object per session:
+#   {"id": "...", "tls": "TLSv1.3" or null, "local": "ip:port" (the listener the client
+#    used: 3478 = UDP/TCP, 5349 = TLS), "remote": "ip:port" (the client, as coturn saw it),
+#    "peer_rp": N, "peer_sp": N (datagrams the relay received from / sent to peers),
+#    "closed": bool, "reason": "..."}
+# local/remote/peer_* come from coturn's closing lines, so call lab_wait_turn_closed first.
+lab_turn_sessions() {
+    tail -n +"$(( ${LAB_TURN_LOG_MARK:-0} + 1 ))" "$LAB_TURN_LOG" | "$LAB_PY" -c '
+import json, re, sys
+ss = {}
+def get(i):
+    return ss.setdefault(i, {"id": i, "tls": None, "local": None, "remote": None,
+                             "peer_rp": 0, "peer_sp": 0, "closed": False, "reason": None})
+for line in sys.stdin:
+    m = re.search(r"session (\d+): (.*)", line)
+    if not m:
+        continue
+    i, rest = m.groups()
+    if rest.startswith("new,"):
+        s = get(i)
+        t = re.search(r"method=(\S+)", rest)
+        s["tls"] = t.group(1) if t else None
+    elif rest.startswith("peer usage:"):
+        s = get(i)
+        s["peer_rp"] = int(re.search(r"rp=(\d+)", rest).group(1))
+        s["peer_sp"] = int(re.search(r"sp=(\d+)", rest).group(1))
+    elif rest.startswith("closed (2nd stage)"):
+        s = get(i)
+        s["closed"] = True
+        t = re.search(r"local (\S+), remote (\S+), reason: (.*)", rest)
+        if t:
+            s["local"], s["remote"], s["reason"] = t.group(1), t.group(2), t.group(3).strip()
+for s in ss.values():
+    print(json.dumps(s))
+'
+}
+
+# lab_wait_turn_closed N [TIMEOUT_S=5]: wait until coturn has logged the end of at least N
+# sessions since lab_turn_log_mark (clients deallocate when a call ends; coturn logs the
+# session's usage as it goes). Fails at TIMEOUT_S, printing the sessions it saw.
+lab_wait_turn_closed() {
+    local n=$1 t=${2:-5} i got=0
+    for i in $(seq $((t * 20))); do
+        got=$(lab_turn_sessions | grep -c '"closed": true')
+        [ "$got" -ge "$n" ] && return 0
+        sleep 0.05
+    done
+    lab_fail "coturn logged $got closed session(s) in ${t}s, want $n:
+$(lab_turn_sessions)"
+}
+
 # lab_print_env: print every exported LAB_* variable as KEY=VALUE (for logs and for tools
 # that want to `eval` or `source` the topology description).
 lab_print_env() {
@@ -661,6 +719,15 @@ lab_print_env() {
 #   peer_b 10.2.0.2 --- 10.2.0.1 nat_b 203.0.113.20 ---+   203.0.113.0/24)
 #                                                       |
 #                                   cloud 203.0.113.100 +
+#
+# The internet's default gateway is 203.0.113.1 on inet's br0, with forwarding off: the
+# NATs and the cloud route everything off-segment there and it is dropped silently, as an
+# ISP drops private destinations. Without it, sending to a private address (a peer's host
+# candidate) fails at once with ENETUNREACH, which nothing on the internet does, and
+# coturn 4.6.1 then stops relaying for that allocation altogether: after one Send
+# indication to an unroutable peer, data to routable peers is lost too (seen with
+# netprobe's TURN client; ICE sends exactly that: relay -> remote host checks).
+# Exported as LAB_IP_INET_GW.
 _lab_topo_two_nats() {
     local mode=$1
     lab_ns inet; lab_ns cloud; lab_ns nat_a; lab_ns nat_b; lab_ns peer_a; lab_ns peer_b
@@ -674,6 +741,11 @@ _lab_topo_two_nats() {
     lab_route peer_b default 10.2.0.1
     lab_nat nat_a lan wan "$mode"
     lab_nat nat_b lan wan "$mode"
+    ip -n "$(_lab_full inet)" addr add 203.0.113.1/24 dev br0 || lab_fail "inet gateway address"
+    lab_route nat_a default 203.0.113.1
+    lab_route nat_b default 203.0.113.1
+    lab_route cloud default 203.0.113.1
+    LAB_IP_INET_GW=203.0.113.1
     LAB_NS_INET=$(_lab_full inet)
     LAB_NS_CLOUD=$(_lab_full cloud);   LAB_IP_CLOUD=203.0.113.100
     LAB_NS_NAT_A=$(_lab_full nat_a);   LAB_IP_NAT_A=203.0.113.10
@@ -681,7 +753,7 @@ _lab_topo_two_nats() {
     LAB_NS_PEER_A=$(_lab_full peer_a); LAB_IP_PEER_A=10.1.0.2
     LAB_NS_PEER_B=$(_lab_full peer_b); LAB_IP_PEER_B=10.2.0.2
     export LAB_NS_INET LAB_NS_CLOUD LAB_IP_CLOUD LAB_NS_NAT_A LAB_IP_NAT_A LAB_NS_NAT_B \
-        LAB_IP_NAT_B LAB_NS_PEER_A LAB_IP_PEER_A LAB_NS_PEER_B LAB_IP_PEER_B
+        LAB_IP_NAT_B LAB_NS_PEER_A LAB_IP_PEER_A LAB_NS_PEER_B LAB_IP_PEER_B LAB_IP_INET_GW
 }
 
 # topo_udp_blocked_turn: issue 4 scenario (1). Both peers behind eim NAT routers whose

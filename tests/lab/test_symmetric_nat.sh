@@ -50,9 +50,12 @@ lab_expect_answer "STUN Binding over TCP from peer_b to coturn" \
 lab_expect_eq "srflx address of peer_b is NAT B's public address" \
     "$(echo "$LAB_OUT" | lab_json 'd["mapped"].rsplit(":",1)[0]')" "$LAB_IP_NAT_B"
 
-# The peers' private addresses are not reachable from the other side (no route).
-lab_expect_refused "peer_b's private address is unreachable from the cloud" "unreachable" \
+# The peers' private addresses are not reachable from the other side: the internet's
+# gateway drops them silently (no ICMP, no ENETUNREACH), as the real internet does.
+lab_expect_blocked "peer_b's private address is silently unreachable from the cloud" \
     "$LAB_NS_CLOUD" udp-probe --dst "$LAB_IP_PEER_B:4000" --timeout 1
+lab_expect_blocked "peer_b's private address is silently unreachable from peer_a" \
+    "$LAB_NS_PEER_A" udp-probe --dst "$LAB_IP_PEER_B:4000" --timeout 1
 
 # Scenario (3)'s premise: direct UDP between the peers cannot be punched (2 s of both
 # sides sending to each other's srflx address), but a relay connects them.
