@@ -2,8 +2,8 @@
 """A foreign WebRTC-style peer built on Debian's python3-aiortc / python3-aioice that speaks
 firn-peer's signaling contract (see DESIGN.md, "The example peer's signaling contract").
 
-    aiortc_peer.py --offer|--answer [--ip ADDR] [--no-dtls] [--bad-fingerprint] [--packets N]
-                   [--timeout S] [-v]
+    aiortc_peer.py --offer|--answer [--ip ADDR] [--no-dtls] [--bad-fingerprint] [--replay K]
+                   [--tamper K] [--packets N] [--timeout S] [-v]
 
 * Prints its SDP on stdout followed by a line holding only ".", reads the remote SDP from stdin
   up to such a line (the offerer prints first, the answerer after reading the offer).
@@ -402,8 +402,23 @@ async def run(args, result):
         srtp_counter = SrtpCounter(dtls._rx_srtp)
         dtls._rx_srtp = srtp_counter
 
+        hostile = {"replayed": 0, "tampered": 0}
+
         async def send(data):
-            await dtls._send_rtp(data)
+            n = (struct.unpack("!H", data[2:4])[0] - seq0) & 0xFFFF
+            protected = dtls._tx_srtp.protect(data)
+            if n < args.tamper:
+                # a forged copy first: one flipped payload bit, so its auth tag fails; it must be
+                # dropped without touching the replay window, so the genuine packet still counts
+                bad = bytearray(protected)
+                bad[12 + (n % PAYLOAD_LEN)] ^= 0x01
+                await dtls.transport._send(bytes(bad))
+                hostile["tampered"] += 1
+            await dtls.transport._send(protected)
+            if n < args.replay:
+                await dtls.transport._send(protected)  # the same SRTP packet again: a replay
+                hostile["replayed"] += 1
+        result["hostile"] = hostile
     else:
         result["dtls"] = "none"
 
@@ -420,6 +435,8 @@ async def run(args, result):
 
     ssrc = random.getrandbits(32)
     seq0 = random.getrandbits(16)
+    if (args.replay or args.tamper) and dtls is None:
+        raise SetupError("--replay/--tamper need DTLS-SRTP")
     ts0 = random.getrandbits(32)
     t0 = loop.time()
     media_start = time.monotonic()
@@ -470,6 +487,10 @@ def main():
     ap.add_argument("--no-dtls", action="store_true", help="plain RTP once ICE is connected")
     ap.add_argument("--bad-fingerprint", action="store_true",
                     help="advertise a fingerprint that does not match our certificate")
+    ap.add_argument("--replay", type=int, default=0, metavar="K",
+                    help="send each of the first K SRTP packets twice (the copy is a replay)")
+    ap.add_argument("--tamper", type=int, default=0, metavar="K",
+                    help="precede each of the first K SRTP packets by a copy with a flipped bit")
     ap.add_argument("--packets", type=int, default=250)
     ap.add_argument("--timeout", type=float, default=30.0,
                     help="overall limit in seconds (default 30)")
