@@ -26,7 +26,8 @@
  * with REALM and NONCE makes the client retry with USERNAME, REALM, NONCE (and PASSWORD-
  * ALGORITHM plus the echoed PASSWORD-ALGORITHMS when the server offered them: the first
  * algorithm of the server's list that we support) and MESSAGE-INTEGRITY or, once the server
- * sent PASSWORD-ALGORITHMS, MESSAGE-INTEGRITY-SHA256 only (RFC 8489 9.2.5). A 438 retries
+ * sent PASSWORD-ALGORITHMS, MESSAGE-INTEGRITY-SHA256 only (RFC 8489 9.2.5); USERHASH
+ * replaces USERNAME when the nonce cookie asks for username anonymity. A 438 retries
  * with the new nonce. A 401 after credentials were sent stops with FIRN_ERR_STUN_AUTH_FAILED
  * when it repeats the nonce we used or when this transaction was already challenged once.
  * Retries use a new transaction ID under the same public id.
@@ -74,6 +75,7 @@ struct firn_stun_auth {
   char *password;
   size_t password_len;
   int have_challenge;          /* realm and nonce learnt from a 401/438 */
+  int userhash;                /* the nonce asks for username anonymity: USERHASH */
   char realm[FIRN_STUN_BUILD_MAX_REALM]; /* what we can echo (longer: refused) */
   size_t realm_len;
   char nonce[FIRN_STUN_BUILD_MAX_NONCE];
@@ -202,11 +204,9 @@ int firn_stun_auth_new(firn_stun_auth **out, const firn_allocator *alloc, const 
 
 void firn_stun_auth_free(firn_stun_auth *auth) { auth_release(auth); }
 
-/* 1 if `nonce` starts with the RFC 8489 nonce cookie and its "Password algorithms" feature
- * bit is set. The bit's position is disputed (the RFC's prose numbers bits from the most
- * significant end, erratum 6290 from the least), so either reading counts: this only decides
- * whether a missing PASSWORD-ALGORITHMS is a bid-down attack. */
-static int nonce_requires_algs(const char *nonce, size_t len) {
+/* The RFC 8489 9.2 STUN Security Features of a nonce that starts with the nonce cookie:
+ * 24 bits in the 4 base64 characters after it; 0 without the cookie. */
+static uint32_t nonce_features(const char *nonce, size_t len) {
   static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   if (len < NONCE_COOKIE_LEN + 4 || memcmp(nonce, NONCE_COOKIE, NONCE_COOKIE_LEN) != 0) return 0;
   uint32_t bits = 0;
@@ -215,7 +215,24 @@ static int nonce_requires_algs(const char *nonce, size_t len) {
     if (!p) return 0;
     bits = (bits << 6) | (uint32_t)(p - b64);
   }
+  return bits;
+}
+
+/* The feature bits' positions are disputed (the RFC's prose numbers bits from the most
+ * significant end, erratum 6290 from the least), so either reading counts; the other bits
+ * are reserved (zero), so the readings cannot be confused. */
+
+/* "Password algorithms" (bit 0): decides whether a missing PASSWORD-ALGORITHMS is a
+ * bid-down attack. */
+static int nonce_requires_algs(const char *nonce, size_t len) {
+  uint32_t bits = nonce_features(nonce, len);
   return (bits & 0x800000u) || (bits & 0x000001u);
+}
+
+/* "Username anonymity" (bit 1): send USERHASH instead of USERNAME (RFC 8489 9.2.5). */
+static int nonce_wants_userhash(const char *nonce, size_t len) {
+  uint32_t bits = nonce_features(nonce, len);
+  return (bits & 0x400000u) || (bits & 0x000002u);
 }
 
 /* RFC 8489 9.2.5: a NONCE with the cookie and the "Password algorithms" bit but no
@@ -281,6 +298,7 @@ static int auth_learn(firn_stun_auth *a, const firn_stun_msg *msg, const char *r
   if (algs_len) memcpy(a->algs_raw, algs, algs_len);
   a->algs_raw_len = algs_len;
   a->alg = alg;
+  a->userhash = nonce_wants_userhash(nonce, nonce_len);
   a->have_challenge = 1;
   return FIRN_OK;
 }
@@ -487,8 +505,8 @@ static int build(firn_stun_client *c, txn *t, const char *st_user, size_t st_use
   if (c->software_len) cap += 4 + pad4(c->software_len);
   if (t->st_key) cap += (st_user ? 4 + pad4(st_user_len) : 0) + 24;
   if (creds)
-    cap += 4 + pad4(a->username_len) + 4 + pad4(a->realm_len) + 4 + pad4(a->nonce_len) + 8 +
-           4 + pad4(a->algs_raw_len) + 36;
+    cap += 4 + pad4(a->username_len) + 36 /* or USERHASH */ + 4 + pad4(a->realm_len) + 4 +
+           pad4(a->nonce_len) + 8 + 4 + pad4(a->algs_raw_len) + 36;
   if (cap > FIRN_STUN_MAX_MESSAGE) cap = FIRN_STUN_MAX_MESSAGE;
   uint8_t *buf = firn_malloc(&c->alloc, cap);
   if (!buf) return FIRN_ERR_NOMEM;
@@ -508,7 +526,19 @@ static int build(firn_stun_client *c, txn *t, const char *st_user, size_t st_use
     firn_stun_add_integrity(&b, t->st_key);
     mi = MI_SHA1;
   } else if (creds) {
-    firn_stun_add_string(&b, FIRN_STUN_ATTR_USERNAME, a->username, a->username_len);
+    if (a->userhash) {
+      /* RFC 8489 9.2.5: "If the 'nonce cookie' is present and has the STUN Security Feature
+       * 'Username anonymity' bit set to 1, then the USERHASH attribute MUST be used". */
+      uint8_t uh[32];
+      int rc = firn_stun_userhash(a->username, a->username_len, a->realm, a->realm_len, uh);
+      if (rc < 0) {
+        firn_free(&c->alloc, buf);
+        return rc;
+      }
+      firn_stun_add_raw(&b, FIRN_STUN_ATTR_USERHASH, uh, sizeof uh);
+    } else {
+      firn_stun_add_string(&b, FIRN_STUN_ATTR_USERNAME, a->username, a->username_len);
+    }
     firn_stun_add_string(&b, FIRN_STUN_ATTR_REALM, a->realm, a->realm_len);
     firn_stun_add_string(&b, FIRN_STUN_ATTR_NONCE, a->nonce, a->nonce_len);
     if (a->algs_raw_len) {

@@ -1202,6 +1202,62 @@ static void test_nonce_cookie_bid_down(void **state) {
   firn_stun_key_free(st);
 }
 
+/* RFC 8489 9.2.5: a nonce cookie with the "Username anonymity" feature bit (either bit
+ * reading) makes the retry carry USERHASH = SHA-256(username ":" realm) instead of
+ * USERNAME; a scripted server finds the user by it and answers. A nonce without the bit
+ * goes back to USERNAME. */
+static void test_userhash(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  firn_stun_key *key = lt_key(FIRN_STUN_PASSWORD_ALG_NONE, "alice", "example.org", "secret");
+  uint8_t want[32];
+  assert_int_equal(firn_stun_userhash("alice", 5, "example.org", 11, want), FIRN_OK);
+  static const char *nonces[] = {"obMatJos2AAACk9z", "obMatJos2QAAAk9z"};
+  for (int i = 0; i < 2; i++) {
+    firn_stun_auth *auth = NULL;
+    assert_int_equal(firn_stun_auth_new(&auth, NULL, "alice", "secret"), FIRN_OK);
+    firn_stun_request req = allocate(&f, auth);
+    uint64_t id;
+    pkt p1, p2, p3;
+    int n0 = f.n;
+    assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+    take(&f, 0, &p1);
+    assert_no_credentials(&p1);
+    assert_int_equal(deliver(&f, &p1, &(resp){.cls = FIRN_STUN_ERROR, .code = 401,
+                                              .realm = "example.org", .nonce = nonces[i]}, NULL, 0),
+                     FIRN_OK);
+    take(&f, 0, &p2);
+    /* the scripted server: USERHASH identifies alice, the MI verifies with her key */
+    const uint8_t *uh;
+    size_t uhl;
+    assert_int_equal(firn_stun_msg_find(&p2.m, FIRN_STUN_ATTR_USERHASH, &uh, &uhl), FIRN_OK);
+    assert_int_equal(uhl, 32);
+    assert_memory_equal(uh, want, 32);
+    assert_false(firn_stun_msg_has(&p2.m, FIRN_STUN_ATTR_USERNAME));
+    assert_true(has_string(&p2.m, FIRN_STUN_ATTR_REALM, "example.org"));
+    assert_true(has_string(&p2.m, FIRN_STUN_ATTR_NONCE, nonces[i]));
+    assert_int_equal(firn_stun_msg_verify_sha1(&p2.m, key), FIRN_OK);
+    assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_SUCCESS, .key = key}, NULL, 0), FIRN_OK);
+    assert_int_equal(f.n, n0 + 1);
+    assert_int_equal(f.r[f.n - 1].status, FIRN_OK);
+    /* a later 438 whose nonce drops the bit: USERNAME again */
+    assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+    take(&f, 0, &p2);
+    assert_true(firn_stun_msg_has(&p2.m, FIRN_STUN_ATTR_USERHASH));
+    assert_int_equal(deliver(&f, &p2, &(resp){.cls = FIRN_STUN_ERROR, .code = 438,
+                                              .realm = "example.org", .nonce = "plain"}, NULL, 0),
+                     FIRN_OK);
+    take(&f, 0, &p3);
+    assert_credentials(&p3, "plain", key);
+    assert_false(firn_stun_msg_has(&p3.m, FIRN_STUN_ATTR_USERHASH));
+    firn_stun_client_cancel(f.c, id);
+    firn_stun_auth_free(auth);
+  }
+  teardown(&f);
+  firn_stun_key_free(key);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Table, cancel, callbacks                                                                    */
 
@@ -1617,6 +1673,7 @@ int main(void) {
       cmocka_unit_test(test_password_algorithm_md5_and_refusals),
       cmocka_unit_test(test_password_algorithms_first_supported),
       cmocka_unit_test(test_nonce_cookie_bid_down),
+      cmocka_unit_test(test_userhash),
       cmocka_unit_test(test_table_bound),
       cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_callback_reentrancy),
