@@ -34,6 +34,8 @@
  *     bit 3 ICE-TCP listener + remote TCP candidates, bit 4 STUN server, bit 5 TURN server,
  *     bit 6 remote is lite, bit 7 relay-only policy
  *   u8 seed (random source; bit 7: the TURN server is reached over TCP)
+ *   u8 fail: bits 0-6 n, the n-th allocation after setup fails (0: none), bit 7: and every
+ *     one after it (the agent must keep its invariants, report FIRN_ERR_NOMEM and free all)
  *   then operations, u8 opcode % FUZZ_AGENT_N_OPS (see fuzz.h).
  */
 #include "fuzz.h"
@@ -69,12 +71,25 @@
 typedef struct counting_alloc {
   size_t live, peak;
   long blocks;
+  unsigned calls;     /* allocations since failures were armed */
+  unsigned fail_at;   /* 0: never; n: the n-th allocation after setup fails */
+  int fail_after;     /* ... and every one after it */
+  int armed;
 } counting_alloc;
 
 #define HDR 16
 
+static int ca_fail(counting_alloc *a) {
+  if (!a->armed || !a->fail_at)
+    return 0;
+  a->calls++;
+  return a->calls == a->fail_at || (a->fail_after && a->calls > a->fail_at);
+}
+
 static void *ca_malloc(size_t size, void *user) {
   counting_alloc *a = user;
+  if (ca_fail(a))
+    return NULL;
   uint8_t *p = malloc(size + HDR);
   if (!p)
     return NULL;
@@ -111,6 +126,8 @@ static void *ca_realloc(void *ptr, size_t size, void *user) {
   if (!ptr)
     return ca_malloc(size, user);
   counting_alloc *a = user;
+  if (ca_fail(a))
+    return NULL;
   uint8_t *old = (uint8_t *)ptr - HDR;
   size_t old_size;
   memcpy(&old_size, old, sizeof old_size);
@@ -681,10 +698,10 @@ static void deliver(harness *h, const firn_path *path, const uint8_t *d, size_t 
   int rc;
   if (path->transport == FIRN_TRANSPORT_TCP) {
     rc = firn_agent_handle_stream(h->ag, path->conn, copy, len, h->now);
-    CHECK(rc == 0 || rc == FIRN_ERR_NOT_FOUND || rc == FIRN_ERR_CLOSED);
+    CHECK(rc == 0 || rc == FIRN_ERR_NOT_FOUND || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_NOMEM);
   } else {
     rc = firn_agent_handle_datagram(h->ag, path, copy, len, h->now);
-    CHECK(rc == 0 || rc == FIRN_ERR_CLOSED);
+    CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_NOMEM);
   }
   free(copy);
 }
@@ -934,7 +951,7 @@ static void op_write(harness *h, reader *r) {
   firn_path path;
   firn_ssize n = firn_agent_write_data(h->ag, h->stream, comp, data, len, out, sizeof out, &path, h->now);
   if (n < 0) {
-    CHECK(n == FIRN_ERR_STATE || n == FIRN_ERR_CLOSED || n == FIRN_ERR_INVALID_ARG ||
+    CHECK(n == FIRN_ERR_STATE || n == FIRN_ERR_CLOSED || n == FIRN_ERR_INVALID_ARG || n == FIRN_ERR_NOMEM ||
           n == FIRN_ERR_NOBUF || n == FIRN_ERR_TURN_PERMISSION);
     CHECK(n != FIRN_ERR_INVALID_ARG || comp > h->ncomp);
     return;
@@ -970,6 +987,7 @@ static void op_candidate(harness *h, reader *r) {
     return;
   int rc = firn_agent_add_remote_candidate(h->ag, h->stream, &c, h->now);
   CHECK(rc == 0 || rc == FIRN_ERR_LIMIT || rc == FIRN_ERR_INVALID_ARG || rc == FIRN_ERR_CLOSED ||
+        rc == FIRN_ERR_NOMEM ||
         rc == FIRN_ERR_UNSUPPORTED || rc == FIRN_ERR_STATE);
 }
 
@@ -982,7 +1000,8 @@ static void op_tcp(harness *h, reader *r) {
     firn_addr local = g_local[(arg & 2) ? L_ETH0 : L_TCP];
     uint32_t id = 0;
     int rc = firn_agent_tcp_accepted(h->ag, &local, &remote, &id, h->now);
-    CHECK(rc == 0 || rc == FIRN_ERR_NOT_FOUND || rc == FIRN_ERR_LIMIT || rc == FIRN_ERR_CLOSED);
+    CHECK(rc == 0 || rc == FIRN_ERR_NOT_FOUND || rc == FIRN_ERR_LIMIT || rc == FIRN_ERR_CLOSED ||
+          rc == FIRN_ERR_NOMEM);
     if (rc == 0) {
       CHECK(id != 0);
       conn *c = conn_add(h, id);
@@ -1002,7 +1021,7 @@ static void op_tcp(harness *h, reader *r) {
     conn *c = &h->conns[(arg >> 1) % h->nconns];
     int rc = (what % 4) == 1 ? firn_agent_tcp_connected(h->ag, c->id, arg & 1, h->now)
                               : firn_agent_tcp_closed(h->ag, c->id, h->now);
-    CHECK(rc == 0 || rc == FIRN_ERR_NOT_FOUND || rc == FIRN_ERR_CLOSED);
+    CHECK(rc == 0 || rc == FIRN_ERR_NOT_FOUND || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_NOMEM);
     if ((what % 4) == 2)
       c->closed = 1;
     else if (rc == 0)
@@ -1122,6 +1141,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t seed = get8(&r);
   h->rng = 0x9e3779b97f4a7c15u ^ ((uint64_t)seed << 8) ^ h->options;
   h->turn_tcp = (seed & 0x80) != 0;
+  uint8_t fail = get8(&r);
+  h->mem.fail_at = fail & 0x7f;
+  h->mem.fail_after = (fail & 0x80) != 0;
   h->alloc.malloc = ca_malloc;
   h->alloc.calloc = ca_calloc;
   h->alloc.realloc = ca_realloc;
@@ -1135,16 +1157,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   drain(h);
   check_invariants(h);
+  h->mem.armed = 1; /* allocation failures from here on */
 
   for (int op = 0; op < MAX_OPS && r.left && !h->destroyed; op++) {
     switch (get8(&r) % FUZZ_AGENT_N_OPS) {
     case FUZZ_AGENT_OP_RAW: op_raw(h, &r); break;
     case FUZZ_AGENT_OP_REQUEST: op_request(h, &r); break;
     case FUZZ_AGENT_OP_RESPONSE: op_response(h, &r); break;
-    case FUZZ_AGENT_OP_ADVANCE:
+    case FUZZ_AGENT_OP_ADVANCE: {
       h->now += (uint64_t)get16(&r) * FIRN_NS_PER_MS;
-      CHECK(firn_agent_handle_expiry(h->ag, h->now) == 0 || h->destroyed);
+      int rc = firn_agent_handle_expiry(h->ag, h->now);
+      CHECK(rc == 0 || rc == FIRN_ERR_NOMEM || h->destroyed);
       break;
+    }
     case FUZZ_AGENT_OP_TO_EXPIRY: {
       uint64_t e = firn_agent_expiry(h->ag);
       if (e != FIRN_TIME_NEVER) {
@@ -1158,21 +1183,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           h->now = e;
       }
       int rc = firn_agent_handle_expiry(h->ag, h->now);
-      CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || h->destroyed);
+      CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_NOMEM || h->destroyed);
       break;
     }
     case FUZZ_AGENT_OP_POLL: drain(h); break;
     case FUZZ_AGENT_OP_WRITE: op_write(h, &r); break;
     case FUZZ_AGENT_OP_RESTART: {
       int rc = firn_agent_restart(h->ag, h->stream, h->now);
-      CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_STATE);
+      CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_STATE || rc == FIRN_ERR_NOMEM ||
+            rc == FIRN_ERR_RANDOM);
       uint8_t how = get8(&r);
       if (how & 2) /* the peer restarts too: new remote credentials */
         h->remote_gen ^= 1;
       if (how & 3) {
         rc = firn_agent_set_remote_credentials(h->ag, h->stream, k_remote_ufrag[h->remote_gen],
                                                k_remote_pwd[h->remote_gen], h->now);
-        CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_STATE);
+        CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_STATE || rc == FIRN_ERR_NOMEM);
       }
       break;
     }
@@ -1180,7 +1206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case FUZZ_AGENT_OP_TCP: op_tcp(h, &r); break;
     case FUZZ_AGENT_OP_END_OF_CANDIDATES: {
       int rc = firn_agent_end_of_remote_candidates(h->ag, h->stream, h->now);
-      CHECK(rc == 0 || rc == FIRN_ERR_CLOSED);
+      CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_NOMEM);
       break;
     }
     case FUZZ_AGENT_OP_DESTROY_IN_CALLBACK: h->destroy_in_callback = 1; break;
@@ -1196,6 +1222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       check_invariants(h);
     }
   }
+  h->mem.armed = 0;
   if (!h->destroyed) {
     /* run the clock out a little: timers must stay bounded */
     for (int i = 0; i < 32 && !h->destroyed; i++) {

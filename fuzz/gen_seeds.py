@@ -43,8 +43,8 @@ def path(local, remote):
 
 
 class Prog:
-    def __init__(self, options, seed=1):
-        self.b = bytearray([options, seed])
+    def __init__(self, options, seed=1, fail=0):
+        self.b = bytearray([options, seed, fail])
 
     def op(self, code, *fields):
         self.b.append(code)
@@ -293,6 +293,25 @@ def agent_seeds():
     p.op(TCP, 2, 0).advance(1000).op(CLOSE).op(POLL)
     s['agent-turn-tcp'] = p.b
 
+    # allocation failures: one at each of the first allocations after setup, and all of
+    # them from some point, during checks, nomination, TURN and ICE-TCP
+    for n in (1, 2, 3, 5, 8, 13, 21, 34):
+        p = Prog(TURN_SRV | ICE_TCP | CONTROLLED, 21, n)
+        p.op(POLL).response(0, RSP_ERROR, 401).op(POLL).response(0).op(TCP, 0, 1)
+        p.request(L_ETH0, R_HOST, REQ_CONTROLLING | REQ_USE_CANDIDATE, tiebreaker=3)
+        p.advance(50)
+        answer_all(p, 8)
+        p.write(1, rtp(1)).op(RESTART, 1).advance(100)
+        answer_all(p, 4)
+        s['agent-nomem-%d' % n] = p.b
+    p = Prog(TURN_SRV | CONTROLLED, 22, 0x80 | 10)
+    p.op(POLL).response(0, RSP_ERROR, 401).op(POLL).response(0)
+    p.request(L_ETH0, R_HOST, REQ_CONTROLLING | REQ_USE_CANDIDATE, tiebreaker=3)
+    p.advance(50)
+    answer_all(p, 8)
+    p.advance(6000)
+    s['agent-nomem-from-10'] = p.b
+
     # destroy from inside a callback (state change, data)
     p = Prog(CONTROLLED, 14)
     p.op(DESTROY_IN_CB)
@@ -331,6 +350,9 @@ TD_DATA, TD_CHANNEL, TD_NO_DATA, TD_BAD_LENGTH = range(4)
 
 
 class TurnProg(Prog):
+    def __init__(self, options, seed=1):
+        self.b = bytearray([options, seed])
+
     def response(self, back=0, flags=0, err=None, pick=0, attrs=b'', nattrs=0):
         if err is not None:
             flags |= TR_ERROR
