@@ -237,7 +237,16 @@ FIRN_API int firn_stun_msg_get_even_port(const firn_stun_msg *msg, int *reserve)
 /* Keys and integrity                                                                          */
 
 /** A MESSAGE-INTEGRITY key with prepared HMAC contexts (re-initialised per message, which is
- *  several times faster than one-shot HMAC). The key bytes are wiped when freed. */
+ *  several times faster than one-shot HMAC). The key bytes are wiped when freed.
+ *
+ *  Threads: HMAC-SHA1 (MESSAGE-INTEGRITY, the ICE fast path) only reads the key, so one key
+ *  may sign and verify MESSAGE-INTEGRITY from several threads at once. HMAC-SHA256
+ *  (MESSAGE-INTEGRITY-SHA256: firn_stun_add_integrity_sha256(), firn_stun_msg_verify_sha256(),
+ *  and firn_stun_msg_verify() on a message carrying it) mutates a cache inside the key (the
+ *  HMAC-SHA256 context, created on first use and re-initialised for every message), as does
+ *  HMAC-SHA1 in builds with FIRN_STUN_NO_FAST_HMAC: one key must not be used for those from
+ *  two threads at once (use one key per thread, or a lock). Freeing is never concurrent with
+ *  use. */
 typedef struct firn_stun_key firn_stun_key;
 
 /** Short-term credential key (ICE): the password's bytes. The password must already be in
