@@ -187,7 +187,14 @@ FIRN_API int firn_stun_msg_parse(firn_stun_msg *msg, const uint8_t *data, size_t
 
 /**
  * Find the first attribute of `type` among the visible attributes.
- * @return 0 with `*value`/`*len` pointing into the message, or FIRN_ERR_NOT_FOUND.
+ * @return 0 with `*value`/`*len` pointing into the message, FIRN_ERR_NOT_FOUND, or
+ *         FIRN_ERR_INVALID_ARG (`msg` NULL or from a failed parse).
+ *
+ * The typed accessors below return the same codes, plus FIRN_ERR_INVALID_ARG for a NULL
+ * output pointer, and FIRN_ERR_STUN_BAD_ATTR / _BAD_ADDR_FAMILY / _BAD_ERROR_CODE when the
+ * attribute found does not have the layout the accessor decodes (only possible when it is
+ * read as a type the parser did not validate it as, e.g. get_u32() on an unknown type, or a
+ * CHANNEL-NUMBER outside 0x4000..0x4FFF, an ICMP code over 255).
  */
 FIRN_API int firn_stun_msg_find(const firn_stun_msg *msg, uint16_t type, const uint8_t **value,
                                 size_t *len);
@@ -249,13 +256,15 @@ FIRN_API int firn_stun_msg_get_even_port(const firn_stun_msg *msg, int *reserve)
  *  use. */
 typedef struct firn_stun_key firn_stun_key;
 
-/** Short-term credential key (ICE): the password's bytes. The password must already be in
- *  its OpaqueString form (RFC 8265); ASCII passwords are unchanged by it. */
+/** Short-term credential key (ICE): the password's bytes, any length (see _new_raw()). The
+ *  password must already be in its OpaqueString form (RFC 8265); ASCII passwords are
+ *  unchanged by it. @return 0, FIRN_ERR_INVALID_ARG, FIRN_ERR_NOMEM, FIRN_ERR_CRYPTO. */
 FIRN_API int firn_stun_key_new_short_term(firn_stun_key **out, const firn_allocator *alloc,
                                           const char *password, size_t password_len);
 /** Long-term credential key (RFC 8489 9.2.2): MD5 or SHA-256 of "username:realm:password".
  *  FIRN_STUN_PASSWORD_ALG_NONE means MD5 (RFC 5389). Inputs must already be prepared
- *  (OpaqueString for the password, the realm as received). */
+ *  (OpaqueString for the password, the realm as received).
+ *  @return 0, FIRN_ERR_INVALID_ARG, FIRN_ERR_NOMEM, FIRN_ERR_CRYPTO. */
 FIRN_API int firn_stun_key_new_long_term(firn_stun_key **out, const firn_allocator *alloc,
                                          firn_stun_password_alg alg, const char *username,
                                          size_t username_len, const char *realm, size_t realm_len,
@@ -266,11 +275,15 @@ FIRN_API int firn_stun_key_new_long_term(firn_stun_key **out, const firn_allocat
  *  @return 0, FIRN_ERR_INVALID_ARG, FIRN_ERR_NOMEM, FIRN_ERR_CRYPTO. */
 FIRN_API int firn_stun_key_new_raw(firn_stun_key **out, const firn_allocator *alloc,
                                    const uint8_t *key, size_t key_len);
+/** Free (and wipe) a key; NULL is fine. A client transaction that signed with one of the
+ *  client's own long-term keys keeps it alive until it is done. */
 FIRN_API void firn_stun_key_free(firn_stun_key *key);
 
 /**
  * Verify MESSAGE-INTEGRITY-SHA256 if present, else MESSAGE-INTEGRITY, in constant time.
- * @return 0, FIRN_ERR_STUN_NO_INTEGRITY (neither present), FIRN_ERR_STUN_BAD_INTEGRITY.
+ * @return 0, FIRN_ERR_STUN_NO_INTEGRITY (neither present), FIRN_ERR_STUN_BAD_INTEGRITY,
+ *         FIRN_ERR_INVALID_ARG (`msg` or `key` NULL, or `msg` from a failed parse),
+ *         FIRN_ERR_CRYPTO (OpenSSL failed to create or run the HMAC).
  */
 FIRN_API int firn_stun_msg_verify(const firn_stun_msg *msg, const firn_stun_key *key);
 /** Verify only MESSAGE-INTEGRITY (HMAC-SHA1). Same returns. */
@@ -280,7 +293,8 @@ FIRN_API int firn_stun_msg_verify_sha256(const firn_stun_msg *msg, const firn_st
 
 /** CRC-32 (ISO-HDLC) XOR 0x5354554E over `data`, as FINGERPRINT wants. */
 FIRN_API uint32_t firn_stun_fingerprint(const uint8_t *data, size_t len);
-/** USERHASH (RFC 8489 14.4): SHA-256("username:realm"). */
+/** USERHASH (RFC 8489 14.4): SHA-256("username:realm").
+ *  @return 0, FIRN_ERR_INVALID_ARG, FIRN_ERR_CRYPTO. */
 FIRN_API int firn_stun_userhash(const char *username, size_t username_len, const char *realm,
                                 size_t realm_len, uint8_t out[32]);
 
@@ -372,12 +386,18 @@ typedef struct firn_stun_result {
    *    not count: they are discarded as if never received;
    *  - FIRN_ERR_STUN_AUTH_FAILED: the long-term credentials were refused, or RFC 8489 9.2.5
    *    forbids a retry (no supported password algorithm, a bid-down nonce);
+   *  - FIRN_ERR_STUN_UNKNOWN_ATTRS: a success response with unknown comprehension-required
+   *    attributes (RFC 8489 6.3.3: a failure; `response` lists them in msg->unknown);
    *  - FIRN_ERR_STUN_CANCELLED: firn_stun_client_cancel();
-   *  - FIRN_ERR_NOMEM: a 401/438 retry could not be built. */
+   *  - FIRN_ERR_NOMEM, FIRN_ERR_RANDOM, FIRN_ERR_CRYPTO, FIRN_ERR_NOBUF,
+   *    FIRN_ERR_STUN_TOO_MANY_ATTRS: a 401/438 retry could not be encoded (allocation,
+   *    transaction ID, key/HMAC/USERHASH, message size, attribute count with the credentials
+   *    added; see firn_stun_client_start()). `response` is the challenge then. */
   int status;
   int error_code;               /**< 300..699 when an error response arrived, else 0 */
   const firn_stun_msg *response; /**< the (authenticated when credentials were used) response,
-                                     valid only during the callback; NULL on timeout */
+                                     valid only during the callback; NULL on timeout,
+                                     cancel, BAD_INTEGRITY */
   firn_addr from;               /**< where the response came from */
   uint64_t rtt_ns;              /**< time from the last (re)transmission to the response */
   unsigned transmissions;       /**< how many times the request was sent */
@@ -404,11 +424,15 @@ typedef struct firn_stun_client_settings {
 } firn_stun_client_settings;
 
 FIRN_API void firn_stun_client_settings_default(firn_stun_client_settings *s);
+/** @return 0, FIRN_ERR_INVALID_ARG (bad settings size, SOFTWARE over
+ *  FIRN_STUN_BUILD_MAX_SOFTWARE), FIRN_ERR_NOMEM. */
 FIRN_API int firn_stun_client_new(firn_stun_client **out, const firn_stun_client_settings *s);
 /** Free the table; pending transactions are dropped without callbacks. */
 FIRN_API void firn_stun_client_free(firn_stun_client *c);
 
-/** Long-term credentials (username/password as configured; prepared per RFC 8265). */
+/** Long-term credentials (username/password as configured; prepared per RFC 8265).
+ *  @return 0, FIRN_ERR_INVALID_ARG (NULL, empty username or one over
+ *  FIRN_STUN_BUILD_MAX_USERNAME), FIRN_ERR_NOMEM. */
 FIRN_API int firn_stun_auth_new(firn_stun_auth **out, const firn_allocator *alloc,
                                 const char *username, const char *password);
 FIRN_API void firn_stun_auth_free(firn_stun_auth *auth);
@@ -431,11 +455,28 @@ typedef struct firn_stun_request {
 } firn_stun_request;
 
 /** Start a transaction at `now`; its first transmission is due at once. `*id` gets a
- *  handle for cancel and for the result. Returns 0, FIRN_ERR_INVALID_ARG, FIRN_ERR_NOMEM,
- *  FIRN_ERR_STUN_TOO_MANY_TXNS, FIRN_ERR_NOBUF (attributes too long), FIRN_ERR_RANDOM. */
+ *  handle for cancel and for the result. The request is encoded here, so encoding errors
+ *  come back at once. Returns 0, or:
+ *  - FIRN_ERR_INVALID_ARG: NULL arguments, a bad destination, both or inconsistent
+ *    credentials, `attrs` not well-formed TLVs or carrying an attribute the layer adds
+ *    itself (USERNAME, USERHASH, REALM, NONCE, PASSWORD-ALGORITHM(S), MESSAGE-INTEGRITY(-SHA256),
+ *    FINGERPRINT), a method over 0xFFF, a USERNAME over FIRN_STUN_BUILD_MAX_USERNAME;
+ *  - FIRN_ERR_STUN_TOO_MANY_TXNS: the table is full (max_transactions);
+ *  - FIRN_ERR_NOBUF: the message would exceed FIRN_STUN_MAX_MESSAGE;
+ *  - FIRN_ERR_STUN_TOO_MANY_ATTRS: more than FIRN_STUN_MAX_ATTRS attributes with those the
+ *    layer adds;
+ *  - FIRN_ERR_STUN_ATTR_TOO_LONG, _BAD_ATTR, _BAD_ADDR_FAMILY, _BAD_ERROR_CODE: an attribute
+ *    in `attrs` the parser would refuse (over its FIRN_STUN_BUILD_MAX_* limit, wrong size);
+ *  - FIRN_ERR_CRYPTO: creating the long-term key, the HMAC or the USERHASH failed;
+ *  - FIRN_ERR_NOMEM, FIRN_ERR_RANDOM (the random source failed, or kept repeating IDs).
+ *
+ *  The same encoding errors can reach the result callback instead (status) when a 401/438
+ *  retry cannot be encoded: FIRN_ERR_NOBUF, FIRN_ERR_STUN_TOO_MANY_ATTRS, FIRN_ERR_CRYPTO,
+ *  FIRN_ERR_NOMEM, FIRN_ERR_RANDOM. */
 FIRN_API int firn_stun_client_start(firn_stun_client *c, const firn_stun_request *req, uint64_t now,
                                     uint64_t *id);
-/** Cancel a transaction; its callback fires with FIRN_ERR_STUN_CANCELLED. */
+/** Cancel a transaction; its callback fires with FIRN_ERR_STUN_CANCELLED.
+ *  @return 0, FIRN_ERR_INVALID_ARG, FIRN_ERR_NOT_FOUND (unknown or already finished). */
 FIRN_API int firn_stun_client_cancel(firn_stun_client *c, uint64_t id);
 /** The next datagram due at `now`: copies it into `buf` and returns its length, with the
  *  destination in `*dest` and the request's ctx in `*ctx` (may be NULL). Returns

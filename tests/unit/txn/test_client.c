@@ -1504,6 +1504,46 @@ static void test_invalid_arguments(void **state) {
   firn_stun_auth_free(auth);
 }
 
+/* The encoding errors firn_stun_client_start() documents are the ones it returns: the
+ * application's attributes are encoded (and validated) at once. */
+static void test_start_error_codes(void **state) {
+  (void)state;
+  fixture f;
+  setup(&f);
+  uint64_t id;
+  firn_stun_request req = binding(&f);
+  static uint8_t attrs[70 * 8];
+  for (int i = 0; i < 70; i++) {
+    uint8_t *p = attrs + 8 * i;
+    p[0] = 0x00, p[1] = 0x24, p[2] = 0, p[3] = 4; /* PRIORITY */
+    memset(p + 4, 0, 4);
+  }
+  req.attrs = attrs;
+  req.attrs_len = sizeof attrs;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_ERR_STUN_TOO_MANY_ATTRS);
+  static uint8_t sw[4 + 800];
+  sw[0] = 0x80, sw[1] = 0x22, sw[2] = 800 >> 8, sw[3] = 800 & 0xff;
+  memset(sw + 4, 'a', 800);
+  req.attrs = sw;
+  req.attrs_len = sizeof sw;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_ERR_STUN_ATTR_TOO_LONG);
+  static const uint8_t prio8[12] = {0x00, 0x24, 0x00, 0x08, 0, 0, 0, 1, 0, 0, 0, 2};
+  req.attrs = prio8;
+  req.attrs_len = sizeof prio8;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_ERR_STUN_BAD_ATTR);
+  static const uint8_t badaddr[12] = {0x00, 0x20, 0x00, 0x08, 0, 3, 0, 1, 1, 2, 3, 4};
+  req.attrs = badaddr;
+  req.attrs_len = sizeof badaddr;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_ERR_STUN_BAD_ADDR_FAMILY);
+  req = binding(&f);
+  req.method = 0x1000;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_ERR_INVALID_ARG);
+  assert_int_equal(firn_stun_client_pending(f.c), 0);
+  assert_int_equal(firn_stun_client_cancel(f.c, 12345), FIRN_ERR_NOT_FOUND);
+  assert_int_equal(f.n, 0);
+  teardown(&f);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Allocation failure                                                                          */
 
@@ -1680,6 +1720,7 @@ int main(void) {
       cmocka_unit_test(test_callback_starts_next),
       cmocka_unit_test(test_free_inside_callback),
       cmocka_unit_test(test_invalid_arguments),
+      cmocka_unit_test(test_start_error_codes),
       cmocka_unit_test(test_allocation_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
