@@ -249,6 +249,8 @@ typedef struct harness {
   uint64_t polled;
   unsigned remote_gen; /* which k_remote_* credentials the agent has */
   int turn_tcp;        /* the TURN server is reached over TCP (seed byte bit 7) */
+  char old_ufrag[257], old_pwd[257]; /* local credentials before the last restart */
+  unsigned old_remote_gen;
   firn_agent_stats last;
   int destroy_in_callback, destroyed;
   int in_data;
@@ -785,8 +787,16 @@ static void op_request(harness *h, reader *r) {
   if (firn_agent_get_local_credentials(h->ag, h->stream, &lu, &lp) != 0)
     return;
   char user[600];
-  snprintf(user, sizeof user, "%s:%s", (flags & REQ_USERNAME_WRONG) ? "nope" : lu,
-           k_remote_ufrag[h->remote_gen]);
+  const char *ru = k_remote_ufrag[h->remote_gen];
+  if ((flags & REQ_USERNAME_WRONG) && (tb_pick & 4) && h->old_ufrag[0]) {
+    /* a check still using the credentials from before the last restart */
+    lu = h->old_ufrag;
+    lp = h->old_pwd;
+    ru = k_remote_ufrag[h->old_remote_gen];
+  } else if (flags & REQ_USERNAME_WRONG) {
+    lu = "nope";
+  }
+  snprintf(user, sizeof user, "%s:%s", lu, ru);
   uint8_t tid[FIRN_STUN_TID_SIZE];
   for (int i = 0; i < FIRN_STUN_TID_SIZE; i++)
     tid[i] = (uint8_t)(h->polled * 31 + h->now / FIRN_NS_PER_MS + (unsigned)i * 7);
@@ -1201,6 +1211,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case FUZZ_AGENT_OP_POLL: drain(h); break;
     case FUZZ_AGENT_OP_WRITE: op_write(h, &r); break;
     case FUZZ_AGENT_OP_RESTART: {
+      const char *ou, *opw;
+      if (firn_agent_get_local_credentials(h->ag, h->stream, &ou, &opw) == 0) {
+        snprintf(h->old_ufrag, sizeof h->old_ufrag, "%s", ou);
+        snprintf(h->old_pwd, sizeof h->old_pwd, "%s", opw);
+        h->old_remote_gen = h->remote_gen;
+      }
       int rc = firn_agent_restart(h->ag, h->stream, h->now);
       CHECK(rc == 0 || rc == FIRN_ERR_CLOSED || rc == FIRN_ERR_STATE || rc == FIRN_ERR_NOMEM ||
             rc == FIRN_ERR_RANDOM);

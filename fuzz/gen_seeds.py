@@ -192,6 +192,19 @@ def agent_seeds():
     p.advance(200).write(1, rtp(2)).raw(L_ETH0, R_HOST, rtp(3))
     s['agent-restart-both'] = p.b
 
+    # after our restart the peer still checks with the old credentials for a while
+    p = Prog(CONTROLLED, 17)
+    p.request(L_ETH0, R_HOST, REQ_CONTROLLING | REQ_USE_CANDIDATE, tiebreaker=9)
+    p.op(POLL).advance(50)
+    answer_all(p, 6)
+    p.op(RESTART, 0).op(POLL)
+    p.op(REQUEST, path(L_ETH0, R_HOST), REQ_USERNAME_WRONG | REQ_CONTROLLING | REQ_USE_CANDIDATE,
+         0, 4, struct.pack('>I', 0), 0, 0)
+    p.advance(1000).raw(L_ETH0, R_HOST, rtp(1)).op(RESTART, 3).op(POLL)
+    p.op(REQUEST, path(L_ETH0, R_HOST), REQ_USERNAME_WRONG | REQ_CONTROLLING, 0, 4,
+         struct.pack('>I', 0), 0, 0)
+    s['agent-restart-old-credentials'] = p.b
+
     # consent lost: nothing answered after connecting -> disconnected, failed
     p = Prog(CONTROLLED, 8)
     p.request(L_ETH0, R_HOST, REQ_CONTROLLING | REQ_USE_CANDIDATE, tiebreaker=9)
