@@ -692,6 +692,22 @@ lab_wait_turn_closed() {
 $(lab_turn_sessions)"
 }
 
+# lab_relay_count_reset NS / lab_relay_count NS: count the UDP datagrams that TURN relay
+# sockets in NS (coturn's relay ports, 49152-65535 in lab_start_coturn's config) send to
+# peers, with a counting rule in NS's OUTPUT chain (NS only; no verdict). Relayed media
+# show up here whether or not the clients deallocate cleanly, unlike coturn's own usage
+# lines, which it logs only when a session ends. reset installs the rule once and zeroes it.
+lab_relay_count_reset() {
+    if ! lab_ipt "$1" -C OUTPUT -p udp --sport 49152:65535 -m comment --comment lab-relay-out 2>/dev/null; then
+        lab_ipt "$1" -A OUTPUT -p udp --sport 49152:65535 -m comment --comment lab-relay-out \
+            || lab_fail "relay counter in $1"
+    fi
+    lab_ipt "$1" -Z OUTPUT || lab_fail "zero counters in $1"
+}
+lab_relay_count() {
+    lab_ipt "$1" -nvx -L OUTPUT | awk '/lab-relay-out/ { print $1; f = 1 } END { if (!f) print -1 }'
+}
+
 # lab_print_env: print every exported LAB_* variable as KEY=VALUE (for logs and for tools
 # that want to `eval` or `source` the topology description).
 lab_print_env() {
