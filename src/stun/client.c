@@ -120,7 +120,7 @@ typedef struct txn {
 
 struct firn_stun_client {
   firn_allocator alloc;
-  firn_rng rng;
+  firn_rng_pool rng;           /* transaction IDs, 256 random bytes per source call */
   firn_logger log;
   uint64_t rto;
   uint64_t ti;
@@ -350,7 +350,7 @@ int firn_stun_client_new(firn_stun_client **out, const firn_stun_client_settings
     }
     c->software_len = sw_len;
   }
-  firn_rng_init(&c->rng, st.random, st.random_user);
+  firn_rng_pool_init(&c->rng, st.random, st.random_user);
   c->log.fn = st.log;
   c->log.user = st.log_user;
   c->log.level = st.log_level;
@@ -381,6 +381,7 @@ static void client_destroy(firn_stun_client *c) {
     t = next;
   }
   firn_allocator al = c->alloc;
+  firn_rng_pool_free(&c->rng); /* wipes the unused random bytes */
   firn_free(&al, c->software);
   firn_free(&al, c);
 }
@@ -419,10 +420,11 @@ static txn *find_id(const firn_stun_client *c, uint64_t id) {
   return NULL;
 }
 
-/* A fresh transaction ID, distinct from every one in flight. */
+/* A fresh transaction ID, distinct from every one in flight. From the pool: one call to the
+ * source (RAND_bytes by default, ~7,000 instructions) covers 21 IDs. */
 static int new_tid(firn_stun_client *c, uint8_t tid[FIRN_STUN_TID_SIZE]) {
   for (int tries = 0; tries < 8; tries++) {
-    int rc = firn_rng_bytes(&c->rng, tid, FIRN_STUN_TID_SIZE);
+    int rc = firn_rng_pool_bytes(&c->rng, tid, FIRN_STUN_TID_SIZE);
     if (rc < 0) return FIRN_ERR_RANDOM;
     if (!find_tid(c, tid)) return FIRN_OK;
   }

@@ -1544,6 +1544,59 @@ static void test_start_error_codes(void **state) {
   teardown(&f);
 }
 
+/* Transaction IDs come from a pool: one 256-byte call to the source covers 21 requests
+ * (RAND_bytes costs the same whatever the length), the IDs are the source's bytes in order,
+ * and a failing source still fails start() cleanly. */
+typedef struct counting_src {
+  uint64_t seed;
+  long calls;
+  size_t bytes;
+  int fail;
+} counting_src;
+
+static int counting_random(void *user, uint8_t *buf, size_t len) {
+  counting_src *cs = user;
+  cs->calls++;
+  if (cs->fail) return FIRN_ERR_RANDOM;
+  cs->bytes += len;
+  return seeded_random(&cs->seed, buf, len);
+}
+
+static void test_random_batched(void **state) {
+  (void)state;
+  fixture f;
+  fixture_init(&f);
+  counting_src cs = {.seed = 0x1234567ull};
+  firn_stun_client_settings s;
+  settings_for(&f, &s);
+  s.random = counting_random;
+  s.random_user = &cs;
+  s.max_transactions = 64;
+  setup_with(&f, &s);
+  uint64_t replay = 0x1234567ull;
+  uint8_t stream[256];
+  seeded_random(&replay, stream, sizeof stream);
+  firn_stun_request req = binding(&f);
+  for (int i = 0; i < 21; i++) {
+    uint64_t id;
+    pkt p;
+    assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+    take(&f, 0, &p);
+    assert_memory_equal(p.m.tid, stream + 12 * i, FIRN_STUN_TID_SIZE);
+  }
+  assert_int_equal(cs.calls, 1);
+  assert_int_equal(cs.bytes, 256);
+  uint64_t id;
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK); /* the 22nd refills */
+  assert_int_equal(cs.calls, 2);
+  /* the source breaks: the 20 IDs left in the pool still go out, then start() fails */
+  cs.fail = 1;
+  for (int i = 0; i < 20; i++) assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_OK);
+  assert_int_equal(firn_stun_client_start(f.c, &req, 0, &id), FIRN_ERR_RANDOM);
+  assert_int_equal(firn_stun_client_pending(f.c), 42);
+  teardown(&f);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Allocation failure                                                                          */
 
@@ -1721,6 +1774,7 @@ int main(void) {
       cmocka_unit_test(test_free_inside_callback),
       cmocka_unit_test(test_invalid_arguments),
       cmocka_unit_test(test_start_error_codes),
+      cmocka_unit_test(test_random_batched),
       cmocka_unit_test(test_allocation_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
