@@ -181,8 +181,11 @@ int firn_stun_msg_parse(firn_stun_msg *msg, const uint8_t *data, size_t len) {
         continue;
     }
 
-    int rc = firn_stun_check_attr(type, p + 4, alen);
+    /* The checks are called directly (not through firn_stun_check_attr(), the builder's
+     * entry point) so they inline here: this loop is on the ICE validate hot path. */
+    int rc;
     if (type < 0x8000) {
+      rc = check_required(type, p + 4, alen);
       if (rc == 1) {
         rc = 0;
         if (n_unknown < FIRN_STUN_MAX_UNKNOWN) msg->unknown[n_unknown++] = type;
@@ -191,8 +194,9 @@ int firn_stun_msg_parse(firn_stun_msg *msg, const uint8_t *data, size_t len) {
       } else if (type == FIRN_STUN_ATTR_MESSAGE_INTEGRITY_SHA256) {
         mi256_off = here;
       }
-    } else if (type == FIRN_STUN_ATTR_FINGERPRINT) {
-      fp_off = here;
+    } else {
+      rc = check_optional(type, p + 4, alen);
+      if (type == FIRN_STUN_ATTR_FINGERPRINT) fp_off = here;
     }
     if (rc) return rc;
     msg->attr_off[nattrs++] = (uint16_t)here;
