@@ -149,7 +149,7 @@ static void check_structure(const firn_stun_msg *m, const uint8_t *data, size_t 
   CHECK(m->len == size);
   CHECK(size >= FIRN_STUN_HEADER_SIZE && size <= FIRN_STUN_MAX_MESSAGE);
   CHECK(size % 4 == 0);
-  CHECK(firn_stun_is_stun(data, size) == 1);
+  CHECK(firn_stun_is_stun(data, size) == (data[0] <= 3)); /* RFC 7983: first byte 0..3 */
   CHECK(firn_stun_type(m->method, (firn_stun_class)m->cls) == rd16(data));
   CHECK(m->cls <= FIRN_STUN_ERROR);
   CHECK(m->method <= 0xfff);

@@ -159,7 +159,9 @@ typedef struct firn_stun_msg {
 
 /**
  * Cheap test used for demultiplexing (RFC 7983): 1 if `data` starts like an RFC 5389+ STUN
- * message (top two bits zero, magic cookie, length multiple of 4 and within `len`), else 0.
+ * message (first byte 0..3, magic cookie, length multiple of 4 and within `len`), else 0.
+ * RFC 7983 gives first bytes 4..63 to nothing, so a message of a method above 0xFF (which
+ * firn_stun_msg_parse() accepts: methods are 12 bits) is not recognised here.
  */
 FIRN_API int firn_stun_is_stun(const uint8_t *data, size_t len);
 

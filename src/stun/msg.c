@@ -16,7 +16,9 @@ uint16_t firn_stun_type(uint16_t method, firn_stun_class cls) {
 
 int firn_stun_is_stun(const uint8_t *data, size_t len) {
   if (!data || len < FIRN_STUN_HEADER_SIZE) return 0;
-  if (data[0] & 0xC0) return 0;
+  /* RFC 7983 (9443) demultiplexing: first byte 0..3 is STUN; 4..63 is reserved, although a
+   * message of method 0x100..0xFFF starts there (firn_stun_msg_parse() still takes those). */
+  if (data[0] > 3) return 0;
   if (firn_get_u32(data + 4) != FIRN_STUN_MAGIC_COOKIE) return 0;
   size_t blen = firn_get_u16(data + 2);
   return (blen & 3) == 0 && blen + FIRN_STUN_HEADER_SIZE <= len;
