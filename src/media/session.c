@@ -45,7 +45,8 @@ struct firn_session {
   firn_srtp_profile profile;
   int remote_set;
   int restart_local;
-  int agent_close_pending;       /* close the agent once the queue (close_notify) is out */             /* we restarted ICE and wait for the answer */
+  int agent_close_pending;       /* close the agent once the queue (close_notify) is out */
+  int agent_closed;              /* firn_agent_close() was called (TURN deallocated, TCP closed) */
   char rufrag[FIRN_ICE_CRED_MAX + 1], rpwd[FIRN_ICE_CRED_MAX + 1];
   firn_fingerprint remote_fp;
   int gathering_done;
@@ -639,6 +640,7 @@ firn_ssize firn_session_poll_transmit(firn_session *s, uint64_t now, uint8_t *bu
   }
   if (s->agent_close_pending) {
     s->agent_close_pending = 0;
+    s->agent_closed = 1;
     firn_agent_close(s->agent, now);
     return firn_agent_poll_transmit(s->agent, now, buf, cap, path);
   }
@@ -700,7 +702,17 @@ int firn_session_send_rtcp(firn_session *s, const uint8_t *rtcp, size_t len, uin
 
 int firn_session_close(firn_session *s, uint64_t now) {
   if (!s) return FIRN_ERR_INVALID_ARG;
-  if (s->state == FIRN_SESSION_CLOSED) return FIRN_OK;
+  if (s->state == FIRN_SESSION_CLOSED) {
+    /* Closed by the peer's close_notify: the session is over, but the agent still holds
+     * TURN allocations and TCP connections that must be released now. */
+    if (!s->agent_closed && !s->agent_close_pending) {
+      enter(s, now);
+      s->agent_closed = 1;
+      firn_agent_close(s->agent, now);
+      return leave(s, FIRN_OK);
+    }
+    return FIRN_OK;
+  }
   enter(s, now);
   int was_failed = s->state == FIRN_SESSION_FAILED;
   s->state = FIRN_SESSION_CLOSED; /* before DTLS reports its own CLOSED */
@@ -711,8 +723,12 @@ int firn_session_close(firn_session *s, uint64_t now) {
       drain_dtls(s); /* queue close_notify */
     }
   }
-  if (s->q_count) s->agent_close_pending = 1; /* poll_transmit sends the queue first */
-  else firn_agent_close(s->agent, now);
+  if (s->q_count) {
+    s->agent_close_pending = 1; /* poll_transmit sends the queue first */
+  } else {
+    s->agent_closed = 1;
+    firn_agent_close(s->agent, now);
+  }
   if (!was_failed) emit(s, FIRN_SESSION_EV_CLOSED, 0, "closed locally");
   return leave(s, FIRN_OK);
 }

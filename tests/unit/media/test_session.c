@@ -309,6 +309,13 @@ static void test_connect_secure_exchange(void **state) {
   assert_int_equal(w.n[1].closed, 1);
   assert_int_equal(firn_session_get_state(w.n[1].s), FIRN_SESSION_CLOSED);
   assert_int_equal(firn_session_send_rtp(w.n[1].s, rtp, sizeof rtp, w.now), FIRN_ERR_CLOSED);
+  /* the side closed by the peer still releases its agent (TURN allocations, TCP) when the
+   * application closes it, and only then */
+  assert_int_equal(firn_agent_get_state(firn_session_agent(w.n[0].s), firn_session_stream(w.n[0].s)), FIRN_ICE_CLOSED);
+  assert_int_not_equal(firn_agent_get_state(firn_session_agent(w.n[1].s), firn_session_stream(w.n[1].s)), FIRN_ICE_CLOSED);
+  assert_int_equal(firn_session_close(w.n[1].s, w.now), 0);
+  assert_int_equal(firn_agent_get_state(firn_session_agent(w.n[1].s), firn_session_stream(w.n[1].s)), FIRN_ICE_CLOSED);
+  assert_int_equal(firn_session_close(w.n[1].s, w.now), 0); /* twice is harmless */
   w_free(&w);
 }
 
