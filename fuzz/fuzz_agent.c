@@ -286,7 +286,8 @@ static conn *conn_add(harness *h, uint32_t id) {
 /* The agent's TCP connection to the TURN server (TURN over TCP), or NULL. */
 static conn *turn_conn(harness *h) {
   for (unsigned i = 0; i < h->nconns; i++)
-    if (!h->conns[i].closed && firn_addr_equal(&h->conns[i].remote, &g_remote[R_TURN]))
+    if (!h->conns[i].closed && (firn_addr_equal(&h->conns[i].remote, &g_remote[R_TURN]) ||
+                                firn_addr_equal(&h->conns[i].remote, &g_remote[R_STUN])))
       return &h->conns[i];
   return NULL;
 }
@@ -370,6 +371,11 @@ static void on_tcp_connect(void *user, const firn_path *path) {
   CHECK(path->transport == FIRN_TRANSPORT_TCP);
   CHECK(path->conn != 0);
   conn *c = conn_add(h, path->conn);
+  if (g_trace) {
+    char dst[FIRN_ADDR_STRLEN];
+    (void)firn_addr_format(&path->remote, 1, dst, sizeof dst);
+    fprintf(stderr, "  tcp connect %u to %s\n", path->conn, dst);
+  }
   if (c) {
     c->requested = 1;
     c->local = path->local;
@@ -516,7 +522,8 @@ static void check_output(harness *h, const firn_path *path, const uint8_t *d, si
   if (path->transport == FIRN_TRANSPORT_TCP) {
     CHECK(path->conn != 0);
     conn *c = conn_find(h, path->conn);
-    if (c && firn_addr_equal(&c->remote, &g_remote[R_TURN])) {
+    if (c && (firn_addr_equal(&c->remote, &g_remote[R_TURN]) ||
+              firn_addr_equal(&c->remote, &g_remote[R_STUN]))) { /* or redirected there */
       /* TURN over TCP: STUN messages and padded ChannelData back to back (fuzz_turn checks
        * the framing across splits; here each poll holds whole frames) */
       size_t off = 0;
