@@ -71,26 +71,13 @@ static void free_secret(firn_agent *ag, char **p) {
   }
 }
 
-/* Randomness comes from the injected source (a CSPRNG by default) in batches of ICE_RPOOL
- * bytes: one RAND_bytes call costs about the same whatever the length, and an agent draws
- * a dozen small values per connection (tie-breaker, credentials, transaction IDs, consent
- * jitter). Every byte is used once and wiped as it is handed out; the pool is wiped on free.
- * A seeded source still replays exactly: the draws are a deterministic function of it. */
+/* Randomness comes from the injected source (a CSPRNG by default) through a pool
+ * (src/common/random.h): one RAND_bytes call costs about the same whatever the length, and
+ * an agent draws a dozen small values per connection (tie-breaker, credentials, transaction
+ * IDs, consent jitter). The STUN and TURN clients the agent owns draw from the same pool.
+ * Seeded sources still replay exactly. */
 int firn_ice_random(firn_agent *ag, void *buf, size_t len) {
-  if (len > ICE_RPOOL / 2) return firn_rng_bytes(&ag->rng, buf, len) < 0 ? FIRN_ERR_RANDOM : FIRN_OK;
-  if (ag->ravail < len) {
-    if (firn_rng_bytes(&ag->rng, ag->rpool, ICE_RPOOL) < 0) {
-      firn_wipe(ag->rpool, ICE_RPOOL);
-      ag->ravail = 0;
-      return FIRN_ERR_RANDOM;
-    }
-    ag->ravail = ICE_RPOOL;
-  }
-  uint8_t *src = ag->rpool + (ICE_RPOOL - ag->ravail);
-  memcpy(buf, src, len);
-  firn_wipe(src, len);
-  ag->ravail -= (unsigned)len;
-  return FIRN_OK;
+  return firn_rng_pool_bytes(&ag->rng, buf, len) < 0 ? FIRN_ERR_RANDOM : FIRN_OK;
 }
 
 /* firn_random_fn over the pool, for the STUN and TURN clients the agent owns. */
@@ -98,18 +85,7 @@ int firn_ice_random_fn(void *user, uint8_t *buf, size_t len) { return firn_ice_r
 
 /* Uniform in [0, bound) without modulo bias (bound > 0). */
 int firn_ice_random_uniform(firn_agent *ag, uint32_t bound, uint32_t *out) {
-  if (bound == 0) return FIRN_ERR_INVALID_ARG;
-  uint32_t limit = UINT32_MAX - (UINT32_MAX % bound);
-  for (;;) {
-    uint8_t b[4];
-    int rc = firn_ice_random(ag, b, sizeof b);
-    if (rc < 0) return rc;
-    uint32_t v = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
-    if (v < limit) {
-      *out = v % bound;
-      return FIRN_OK;
-    }
-  }
+  return firn_rng_pool_uniform(&ag->rng, bound, out);
 }
 
 int firn_ice_random_creds(firn_agent *ag, char *ufrag, char *pwd) {
@@ -252,7 +228,7 @@ int firn_agent_new(firn_agent **out, const firn_agent_settings *s) {
   ag->s = *s;
   ag->s.alloc = NULL;
   ag->alloc = a;
-  firn_rng_init(&ag->rng, s->random, s->random_user);
+  firn_rng_pool_init(&ag->rng, s->random, s->random_user);
   ag->log.fn = s->log;
   ag->log.user = s->log_user;
   ag->log.level = s->log_level;
@@ -310,7 +286,7 @@ static void agent_free_now(firn_agent *ag) {
   firn_free(&ag->alloc, ag->greq);
   firn_free(&ag->alloc, ag->ev);
   firn_free(&ag->alloc, ag->software);
-  firn_wipe(ag->rpool, sizeof ag->rpool);
+  firn_rng_pool_free(&ag->rng);
   firn_allocator a = ag->alloc;
   firn_free(&a, ag);
 }

@@ -70,7 +70,6 @@
 #define ICE_TCP_PENDING 8        /* frames queued while a connection opens */
 #define ICE_TCP_IDLE (5 * FIRN_NS_PER_S)          /* unused / unauthenticated connection */
 #define ICE_TCP_CHECK_TIMEOUT (10 * FIRN_NS_PER_S) /* a check over TCP: connect + answer */
-#define ICE_RPOOL 256            /* random bytes drawn from the source at a time */
 
 /* Type preferences (RFC 8445 5.1.2.2). */
 #define ICE_PREF_HOST 126
@@ -242,9 +241,7 @@ struct firn_agent {
   firn_agent_settings s;
   char *software;
   firn_allocator alloc;
-  firn_rng rng;
-  uint8_t rpool[ICE_RPOOL]; /* unused random bytes are the last `ravail` (wiped when used) */
-  unsigned ravail;
+  firn_rng_pool rng;        /* every random draw of the agent and the clients it owns */
   firn_logger log;
   firn_ice_role role;
   uint64_t tiebreaker;

@@ -59,7 +59,7 @@ typedef struct chan {
 struct firn_turn {
   firn_allocator alloc;
   firn_logger log;
-  firn_rng rng;
+  firn_rng_pool rng;
   firn_turn_callbacks cb;
   void *user;
   firn_stun_client *client;
@@ -173,8 +173,8 @@ static int make_client(firn_turn *t, const firn_turn_settings *s) {
   firn_stun_client_settings cs;
   firn_stun_client_settings_default(&cs);
   cs.alloc = &t->alloc;
-  cs.random = t->rng.fn;
-  cs.random_user = t->rng.user;
+  cs.random = firn_rng_pool_fn; /* the STUN client draws from this object's pool */
+  cs.random_user = &t->rng;
   cs.log = t->log.fn;
   cs.log_user = t->log.user;
   cs.log_level = t->log.level;
@@ -199,6 +199,7 @@ static void destroy(firn_turn *t) {
   firn_free(&al, t->perms);
   firn_free(&al, t->chans);
   firn_free(&al, t->fbuf);
+  firn_rng_pool_free(&t->rng);
   firn_free(&al, t);
 }
 
@@ -224,7 +225,7 @@ int firn_turn_new(firn_turn **out, const firn_turn_settings *s) {
   t->log.fn = s->log;
   t->log.user = s->log_user;
   t->log.level = s->log_level;
-  firn_rng_init(&t->rng, s->random, s->random_user);
+  firn_rng_pool_init(&t->rng, s->random, s->random_user);
   if (s->callbacks.size) t->cb = s->callbacks;
   t->user = s->user;
   t->transport = s->transport;
@@ -1242,7 +1243,7 @@ firn_ssize firn_turn_wrap(firn_turn *t, const firn_addr *peer, const uint8_t *da
     }
   } else {
     uint8_t tid[FIRN_STUN_TID_SIZE];
-    if (firn_rng_bytes(&t->rng, tid, sizeof tid) < 0) {
+    if (firn_rng_pool_bytes(&t->rng, tid, sizeof tid) < 0) {
       n = FIRN_ERR_RANDOM;
     } else {
       firn_stun_builder b;
