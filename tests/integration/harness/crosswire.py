@@ -191,6 +191,9 @@ def contract_checks(side, other, offerer, dtls):
         want = ("actpass",) if offerer else ("active", "passive")
         setups = [l[len("a=setup:"):] for l in sdp if l.startswith("a=setup:")]
         add(len(setups) == 1 and setups[0] in want, "a=setup is %s (got %r)" % ("/".join(want), setups))
+    if "--lite" in side.cmd:
+        mline = next((i for i, l in enumerate(sdp) if l.startswith("m=")), len(sdp))
+        add("a=ice-lite" in sdp[:mline], "a --lite peer says a=ice-lite at session level")
     if not offerer and other.sdp_time is not None:
         add(side.first_time is not None and side.first_time >= other.sdp_time,
             "the answerer prints only after reading the offer")
