@@ -297,10 +297,11 @@ int firn_sdp_media_parse(firn_media_desc *d, const char *sdp, size_t len, const 
       if (attr.value && parse_u64(attr.value, attr.value_len, 10000, &num) == 0) d->ptime = (unsigned)num;
     } else if (section == 1 && firn_sdp_attr_is(&attr, "rtpmap")) {
       /* "<pt> <encoding>/<clock>[/<channels>]": only the chosen payload type matters */
+      if (!attr.value) continue; /* "a=rtpmap" without a value: no end pointer from NULL */
       const char *p = attr.value, *e = attr.value + attr.value_len, *t;
       size_t tn;
       uint64_t pt, clock;
-      if (!p || firn_sdp_next_token(&p, e, &t, &tn) != 1 || parse_u64(t, tn, 127, &pt) < 0) continue;
+      if (firn_sdp_next_token(&p, e, &t, &tn) != 1 || parse_u64(t, tn, 127, &pt) < 0) continue;
       if (pt != d->payload_type || firn_sdp_next_token(&p, e, &t, &tn) != 1) continue;
       const char *slash = memchr(t, '/', tn);
       if (!slash || (size_t)(slash - t) >= sizeof d->encoding || !visible(t, (size_t)(slash - t)))
