@@ -330,6 +330,7 @@ static firn_ssize relay_wrap(firn_agent *ag, ice_relay *r, const firn_addr *peer
   path->remote = r->server_addr;
   path->transport = FIRN_TRANSPORT_UDP;
   if (r->transport != FIRN_TRANSPORT_UDP) {
+    if (!r->conn) return FIRN_ERR_STATE; /* no connection to the server (yet, or any more) */
     path->transport = FIRN_TRANSPORT_TCP;
     path->conn = r->conn;
   }
@@ -347,8 +348,8 @@ static void relay_drain(firn_agent *ag, ice_relay *r) {
   for (int guard = 0; guard < 16; guard++) {
     firn_ssize n = relay_poll_one(ag, r, ag->now, buf, sizeof buf, &path);
     if (n < 0) return;
+    /* counted in datagrams_sent when poll_transmit hands it out, like everything else */
     if (firn_ice_outbox(ag, &path, NULL, 0, buf, (size_t)n) < 0) return;
-    ag->stats.datagrams_sent++;
   }
 }
 
@@ -407,6 +408,16 @@ int firn_ice_relay_datagram(firn_agent *ag, const firn_path *path, const uint8_t
 
 void firn_ice_relay_conn_connected(firn_agent *ag, ice_tcp_conn *c, int ok, uint64_t now) {
   ice_relay *r = c->relay;
+  if (c->state == TCP_OPEN) {
+    /* A second report for an open connection (a runtime that misbehaves): a failure means the
+     * connection is gone, as a close would say; a success changes nothing. */
+    if (!ok && r) {
+      c->relay = NULL;
+      firn_ice_tcp_close(ag, c, 1);
+      firn_ice_relay_conn_closed(ag, r, now);
+    }
+    return;
+  }
   if (ok) c->state = TCP_OPEN;
   if (!r) return;
   if (!ok) {
