@@ -332,5 +332,16 @@ int firn_sdp_media_parse(firn_media_desc *d, const char *sdp, size_t len, const 
   else FAIL("missing c= line");
   if (!d->ice_ufrag[0]) FAIL("missing a=ice-ufrag");
   if (!d->ice_pwd[0]) FAIL("missing a=ice-pwd");
+  if (!d->encoding[0]) {
+    /* No a=rtpmap: the static payload types of RFC 3551 table 4 name their encoding. */
+    static const struct { uint8_t pt; const char *name; uint32_t clock; } st[] = {
+        {0, "PCMU", 8000}, {3, "GSM", 8000}, {4, "G723", 8000}, {8, "PCMA", 8000},
+        {9, "G722", 8000}, {18, "G729", 8000}};
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
+      if (st[i].pt == d->payload_type) {
+        snprintf(d->encoding, sizeof d->encoding, "%s", st[i].name);
+        d->clock_rate = st[i].clock;
+      }
+  }
   return FIRN_OK;
 }

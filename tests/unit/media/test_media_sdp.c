@@ -181,6 +181,24 @@ static void test_tolerant_of_real_peers(void **state) {
   assert_int_equal(d.end_of_candidates, 1);
 }
 
+/* A static payload type without a=rtpmap (RFC 3551; libnice's test peer writes this) names
+ * its encoding, so what parses also formats again. */
+static void test_static_payload_without_rtpmap(void **state) {
+  (void)state;
+  const char *sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\n"
+                    "m=audio 5000 RTP/AVP 8\r\nc=IN IP4 10.0.0.1\r\na=mid:0\r\n"
+                    "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n";
+  firn_media_desc d;
+  const char *why = NULL;
+  assert_int_equal(firn_sdp_media_parse(&d, sdp, strlen(sdp), &why), 0);
+  assert_int_equal(d.payload_type, 8);
+  assert_string_equal(d.encoding, "PCMA");
+  assert_int_equal(d.clock_rate, 8000);
+  char out[4096];
+  assert_true(firn_sdp_media_format(&d, out, sizeof out) > 0);
+  assert_non_null(strstr(out, "a=rtpmap:8 PCMA/8000\r\n"));
+}
+
 static void expect_bad(const char *sdp, const char *reason_part) {
   firn_media_desc d;
   const char *why = NULL;
@@ -315,6 +333,7 @@ int main(void) {
       cmocka_unit_test(test_format_matches_contract),
       cmocka_unit_test(test_round_trip),
       cmocka_unit_test(test_tolerant_of_real_peers),
+      cmocka_unit_test(test_static_payload_without_rtpmap),
       cmocka_unit_test(test_bad_sdp),
       cmocka_unit_test(test_session_rejects_incomplete_remote),
       cmocka_unit_test(test_mutated_sdp),
