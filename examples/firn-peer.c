@@ -709,13 +709,14 @@ int main(int argc, char **argv) {
   ms.callbacks.on_event = on_event;
   ms.callbacks.on_media = on_media;
 
+  uv_timer_init(P.loop, &P.send_timer); /* before anything that may call finish() */
+  uv_timer_init(P.loop, &P.tick);
   int rc = firn_uv_session_new(&P.ua, P.loop, &us, &ms);
   if (rc < 0) {
     logf_("cannot start: %s%s", firn_strerror(rc), rc == FIRN_ERR_IO ? " (no usable local address)" : "");
+    uv_run(P.loop, UV_RUN_DEFAULT); /* the runtime frees what it had opened */
     return 2;
   }
-  uv_timer_init(P.loop, &P.send_timer);
-  uv_timer_init(P.loop, &P.tick);
   for (int i = 0; i < P.n_stun; i++) {
     rc = firn_uv_agent_add_server(P.ua, P.stun[i], NULL, NULL);
     if (rc < 0) {

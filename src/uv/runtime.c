@@ -69,6 +69,7 @@ struct firn_uv_agent {
   int gather_started;
   int closing;
   int in_close;
+  int quiet_close;            /* close without telling the core (a constructor failed) */
   unsigned open_handles;      /* handles not yet closed (timer, sockets, conns, listeners) */
   void (*close_cb)(void *arg);
   void *close_arg;
@@ -874,8 +875,11 @@ int firn_uv_session_new(firn_uv_agent **out, uv_loop_t *loop, const firn_uv_sett
   firn_uv_agent *ua = *out;
   rc = bind_stream(ua, firn_session_stream(ua->sess), 1);
   if (rc < 0) {
-    /* nothing has run on the loop yet: close and let the loop free it */
+    /* Nothing has run yet (no gathering, nothing sent): close without the session's close,
+     * which would report CLOSED to the application from inside a constructor that fails.
+     * The loop frees the handles. */
     *out = NULL;
+    ua->quiet_close = 1;
     firn_uv_agent_close(ua, NULL, NULL);
     return rc;
   }
@@ -940,7 +944,9 @@ static void maybe_free(firn_uv_agent *ua) {
 void firn_uv_agent_close(firn_uv_agent *ua, void (*cb)(void *arg), void *arg) {
   if (!ua || ua->closing || ua->in_close) return;
   ua->in_close = 1; /* the session's CLOSED event may call us again */
-  if (ua->sess && ua->core) {
+  if (ua->quiet_close) {
+    /* nothing to tell anyone: no callback may fire */
+  } else if (ua->sess && ua->core) {
     /* close_notify and the agent's close go out before the sockets close */
     firn_session_close(ua->sess, firn_uv_now());
     flush(ua);

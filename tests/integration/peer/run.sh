@@ -138,6 +138,16 @@ printf 'v=0\r\n' | timeout 20 "$peer" --answer --ip 127.0.0.1 >/dev/null 2>"$wor
 rc=$?
 set -e
 if [ "$rc" = 2 ]; then echo "   ok"; else echo "   FAILED: exit $rc"; fails=$((fails + 1)); fi
+echo "== an address this host does not have gives exit 2 (no abort, no callback from the failing constructor)"
+set +e
+echo . | timeout 20 "$peer" --offer --ip 192.0.2.1 >"$work/noaddr.out" 2>"$work/noaddr.err"
+rc=$?
+set -e
+if [ "$rc" = 2 ] && grep -q "cannot start" "$work/noaddr.err" && ! grep -q '^{' "$work/noaddr.out"; then
+  echo "   ok"
+else
+  echo "   FAILED: exit $rc"; cat "$work/noaddr.err"; fails=$((fails + 1))
+fi
 echo "== no role gives exit 2"
 set +e
 timeout 20 "$peer" --ip 127.0.0.1 </dev/null >/dev/null 2>&1
