@@ -246,6 +246,8 @@ static void send_tick(uv_timer_t *t) {
   if (P.sent >= P.packets) {
     uv_timer_stop(&P.send_timer);
     if (P.verbose) logf_("sent all %u packets", P.packets);
+    /* everything already arrived: done now, not after the 3 s silence timer */
+    if (P.received == P.packets) finish(0);
   }
 }
 
