@@ -39,6 +39,7 @@
  *   then operations, u8 opcode % FUZZ_AGENT_N_OPS (see fuzz.h).
  */
 #include "fuzz.h"
+#include "fuzz_alloc.h"
 
 #include "firn/ice.h"
 #include "firn/stun.h"
@@ -64,82 +65,6 @@
 /* The agent's heap, whatever the input: tables are bounded (pairs, remote candidates,
  * triggered checks, TCP connections, outgoing queue). */
 #define MEM_CAP (256u * 1024u)
-
-/* ---------------------------------------------------------------------------------------- */
-/* Counting allocator: live bytes, peak, and a cap                                            */
-
-typedef struct counting_alloc {
-  size_t live, peak;
-  long blocks;
-  unsigned calls;     /* allocations since failures were armed */
-  unsigned fail_at;   /* 0: never; n: the n-th allocation after setup fails */
-  int fail_after;     /* ... and every one after it */
-  int armed;
-} counting_alloc;
-
-#define HDR 16
-
-static int ca_fail(counting_alloc *a) {
-  if (!a->armed || !a->fail_at)
-    return 0;
-  a->calls++;
-  return a->calls == a->fail_at || (a->fail_after && a->calls > a->fail_at);
-}
-
-static void *ca_malloc(size_t size, void *user) {
-  counting_alloc *a = user;
-  if (ca_fail(a))
-    return NULL;
-  uint8_t *p = malloc(size + HDR);
-  if (!p)
-    return NULL;
-  memcpy(p, &size, sizeof size);
-  a->live += size;
-  a->blocks++;
-  if (a->live > a->peak)
-    a->peak = a->live;
-  return p + HDR;
-}
-
-static void *ca_calloc(size_t n, size_t size, void *user) {
-  if (size && n > SIZE_MAX / size)
-    return NULL;
-  void *p = ca_malloc(n * size, user);
-  if (p)
-    memset(p, 0, n * size);
-  return p;
-}
-
-static void ca_free(void *ptr, void *user) {
-  counting_alloc *a = user;
-  if (!ptr)
-    return;
-  uint8_t *p = (uint8_t *)ptr - HDR;
-  size_t size;
-  memcpy(&size, p, sizeof size);
-  a->live -= size;
-  a->blocks--;
-  free(p);
-}
-
-static void *ca_realloc(void *ptr, size_t size, void *user) {
-  if (!ptr)
-    return ca_malloc(size, user);
-  counting_alloc *a = user;
-  if (ca_fail(a))
-    return NULL;
-  uint8_t *old = (uint8_t *)ptr - HDR;
-  size_t old_size;
-  memcpy(&old_size, old, sizeof old_size);
-  uint8_t *p = realloc(old, size + HDR);
-  if (!p)
-    return NULL;
-  memcpy(p, &size, sizeof size);
-  a->live = a->live - old_size + size;
-  if (a->live > a->peak)
-    a->peak = a->live;
-  return p + HDR;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Fixed world                                                                               */
@@ -1165,11 +1090,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t fail = get8(&r);
   h->mem.fail_at = fail & 0x7f;
   h->mem.fail_after = (fail & 0x80) != 0;
-  h->alloc.malloc = ca_malloc;
-  h->alloc.calloc = ca_calloc;
-  h->alloc.realloc = ca_realloc;
-  h->alloc.free = ca_free;
-  h->alloc.user = &h->mem;
+  fuzz_alloc_hooks(&h->alloc, &h->mem);
   h->now = 1000 * FIRN_NS_PER_S;
   if (setup(h) != 0) {
     CHECK(h->mem.blocks == 0);

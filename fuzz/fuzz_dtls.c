@@ -37,6 +37,7 @@
  *   operations: u8 opcode % FUZZ_DTLS_N_OPS (fuzz.h).
  */
 #include "fuzz.h"
+#include "fuzz_alloc.h"
 
 #include "dtls/dtls.h"
 
@@ -96,39 +97,6 @@ static const char KEY_B[] =
     "pnGbcCRzG5uak/RYCIcq/1SYMFahRANCAAT/OLaUPAcQeMt/E8hnAW3NmsaQvkgd\n"
     "bWXqBKZRZmnYhPeJnCrNJwTcKjPZkNResFIeiJz4QBM57i5sS4mWgrhf\n"
     "-----END PRIVATE KEY-----\n";
-
-/* ---------------------------------------------------------------------------------------- */
-
-typedef struct counting_alloc {
-  long blocks;
-} counting_alloc;
-
-static void *ca_malloc(size_t size, void *user) {
-  void *p = malloc(size ? size : 1);
-  if (p)
-    ((counting_alloc *)user)->blocks++;
-  return p;
-}
-
-static void *ca_calloc(size_t n, size_t size, void *user) {
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (p)
-    ((counting_alloc *)user)->blocks++;
-  return p;
-}
-
-static void *ca_realloc(void *ptr, size_t size, void *user) {
-  void *p = realloc(ptr, size ? size : 1);
-  if (p && !ptr)
-    ((counting_alloc *)user)->blocks++;
-  return p;
-}
-
-static void ca_free(void *ptr, void *user) {
-  if (ptr)
-    ((counting_alloc *)user)->blocks--;
-  free(ptr);
-}
 
 static firn_dtls_cert *g_cert[2];
 static firn_fingerprint g_fp[2];
@@ -469,11 +437,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(h != NULL);
   reader r = {data, size};
   uint8_t options = get8(&r);
-  h->alloc.malloc = ca_malloc;
-  h->alloc.calloc = ca_calloc;
-  h->alloc.realloc = ca_realloc;
-  h->alloc.free = ca_free;
-  h->alloc.user = &h->mem;
+  fuzz_alloc_hooks(&h->alloc, &h->mem);
   h->now = 1000 * FIRN_NS_PER_S;
 
   static const firn_srtp_profile sets[4][4] = {

@@ -31,6 +31,7 @@
  *   operations: u8 opcode % FUZZ_TURN_N_OPS (fuzz.h).
  */
 #include "fuzz.h"
+#include "fuzz_alloc.h"
 
 #include "firn/stun.h"
 #include "turn/turn.h"
@@ -55,63 +56,6 @@
 #define USER "fuzzuser"
 #define PASS "fuzzpass"
 #define REALM "firn.example"
-
-/* ---------------------------------------------------------------------------------------- */
-/* Counting allocator                                                                        */
-
-typedef struct counting_alloc {
-  size_t live;
-  long blocks;
-} counting_alloc;
-
-#define HDR 16
-
-static void *ca_malloc(size_t size, void *user) {
-  counting_alloc *a = user;
-  uint8_t *p = malloc(size + HDR);
-  if (!p)
-    return NULL;
-  memcpy(p, &size, sizeof size);
-  a->live += size;
-  a->blocks++;
-  return p + HDR;
-}
-
-static void *ca_calloc(size_t n, size_t size, void *user) {
-  if (size && n > SIZE_MAX / size)
-    return NULL;
-  void *p = ca_malloc(n * size, user);
-  if (p)
-    memset(p, 0, n * size);
-  return p;
-}
-
-static void ca_free(void *ptr, void *user) {
-  counting_alloc *a = user;
-  if (!ptr)
-    return;
-  uint8_t *p = (uint8_t *)ptr - HDR;
-  size_t size;
-  memcpy(&size, p, sizeof size);
-  a->live -= size;
-  a->blocks--;
-  free(p);
-}
-
-static void *ca_realloc(void *ptr, size_t size, void *user) {
-  if (!ptr)
-    return ca_malloc(size, user);
-  counting_alloc *a = user;
-  uint8_t *old = (uint8_t *)ptr - HDR;
-  size_t old_size;
-  memcpy(&old_size, old, sizeof old_size);
-  uint8_t *p = realloc(old, size + HDR);
-  if (!p)
-    return NULL;
-  memcpy(p, &size, sizeof size);
-  a->live = a->live - old_size + size;
-  return p + HDR;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* World                                                                                     */
@@ -692,11 +636,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   reader r = {data, size};
   h->options = get8(&r);
   h->rng = 0x9e3779b97f4a7c15u ^ ((uint64_t)get8(&r) << 8) ^ h->options;
-  h->alloc.malloc = ca_malloc;
-  h->alloc.calloc = ca_calloc;
-  h->alloc.realloc = ca_realloc;
-  h->alloc.free = ca_free;
-  h->alloc.user = &h->mem;
+  fuzz_alloc_hooks(&h->alloc, &h->mem);
   h->now = 1000 * FIRN_NS_PER_S;
   static const firn_transport transports[] = {FIRN_TRANSPORT_UDP, FIRN_TRANSPORT_TCP,
                                               FIRN_TRANSPORT_TLS, FIRN_TRANSPORT_UDP};
